@@ -1,0 +1,1 @@
+"""Dataset converters (to sharded TFRecords) and readers."""

@@ -1,0 +1,1 @@
+"""Device placement and tf.distribute strategies (TF-Slim's model_deploy)."""

@@ -1,0 +1,1 @@
+"""Per-net input transforms (TF-Slim's preprocessing_factory) and augmentation."""

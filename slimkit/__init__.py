@@ -1,0 +1,1 @@
+"""Training and evaluation machinery shared by the command-line scripts."""

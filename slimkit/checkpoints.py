@@ -1,0 +1,214 @@
+"""Checkpoints: the one place that writes and reads them.
+
+A training checkpoint is a tf.train.Checkpoint with
+  step       int64 variable, the global step
+  model      {variable.path: variable} for every model variable (weights and BN stats)
+  ema        {variable.path: shadow} when --moving_average_decay is set
+  optimizer  the Keras optimizer (slots, iterations), for an exact resume
+Model variables are keyed by path, not by object position, so a checkpoint can be read
+into a net with another head (fine-tuning), and a mismatch can be named variable by
+variable instead of TF-Slim's "Assign requires shapes of both tensors to match".
+
+Beside the checkpoints, run_config.json records what built them (flags, model name,
+num_classes, image size, channels) so eval and export can rebuild the net.
+"""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from nets import scopes
+
+CHECKPOINT_NAME = 'ckpt'
+RUN_CONFIG = 'run_config.json'
+_SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
+
+
+def by_path(variables):
+  """{variable.path: variable}; paths are unique within a Keras model."""
+  out = {}
+  for v in variables:
+    if v.path in out:
+      raise ValueError('two model variables share the path %r' % v.path)
+    out[v.path] = v
+  return out
+
+
+def make_checkpoint(model, step, optimizer=None, ema=None):
+  """The tf.train.Checkpoint that training saves and resumes."""
+  parts = {'step': step, 'model': by_path(model.variables)}
+  if optimizer is not None:
+    parts['optimizer'] = optimizer
+  if ema:
+    parts['ema'] = dict(ema)
+  return tf.train.Checkpoint(**parts)
+
+
+def latest(path):
+  """A checkpoint prefix from a file or directory path, or None if there is none yet.
+
+  Accepts a train dir (its newest checkpoint), a prefix ('.../ckpt-100'), or one of
+  the prefix's files ('.../ckpt-100.index', '.../ckpt-100.data-00000-of-00001').
+  """
+  if not path:
+    return None
+  path = str(path)
+  if os.path.isdir(path):
+    return tf.train.latest_checkpoint(path)
+  for suffix in ('.index', '.data-00000-of-00001'):
+    if path.endswith(suffix):
+      path = path[:-len(suffix)]
+  if '.data-' in os.path.basename(path):
+    path = path[:path.rindex('.data-')]
+  return path if tf.io.gfile.exists(path + '.index') else None
+
+
+def require_latest(path, flag='--checkpoint_path'):
+  """Like latest() but raises a one-line error naming the flag."""
+  prefix = latest(path)
+  if prefix is None:
+    if path and os.path.isdir(str(path)):
+      raise FileNotFoundError(
+          '%s=%s: no checkpoint in this directory yet (expected ckpt-<step>.index '
+          'and a "checkpoint" file written by train_image_classifier.py)' % (flag, path))
+    raise FileNotFoundError(
+        '%s=%s: no such checkpoint (expected a train dir or a checkpoint prefix such '
+        'as <train_dir>/ckpt-1000)' % (flag, path))
+  return prefix
+
+
+def step_of(prefix):
+  """The global step stored in a checkpoint."""
+  reader = tf.train.load_checkpoint(prefix)
+  key = 'step' + _SUFFIX
+  if reader.has_tensor(key):
+    return int(reader.get_tensor(key))
+  return None
+
+
+def _unescape(name):
+  # Inverse of TF's escape_local_name: '..' -> '.', '.S' -> '/'.
+  out, i = [], 0
+  while i < len(name):
+    if name[i] == '.' and i + 1 < len(name):
+      out.append('/' if name[i + 1] == 'S' else name[i + 1])
+      i += 2
+    else:
+      out.append(name[i])
+      i += 1
+  return ''.join(out)
+
+
+def read_variables(prefix, group='model'):
+  """{variable.path: np.ndarray} of one group ('model' or 'ema') of a checkpoint."""
+  reader = tf.train.load_checkpoint(prefix)
+  head = group + '/'
+  out = {}
+  for key in reader.get_variable_to_shape_map():
+    if key.startswith(head) and key.endswith(_SUFFIX):
+      local = key[len(head):-len(_SUFFIX)]
+      if '/' in local:  # a nested object, e.g. optimizer slots: not a model variable
+        continue
+      out[_unescape(local)] = reader.get_tensor(key)
+  return out
+
+
+def restore_model(model, checkpoint_path, model_scope=None, exclude_scopes=None,
+                  ignore_missing_vars=False, use_ema=False, flag='--checkpoint_path'):
+  """Assigns a model's variables from a checkpoint, by variable path.
+
+  exclude_scopes: Slim-style comma list; those variables keep their fresh values.
+  use_ema: read the EMA shadow values (falls back to an error if the run had none).
+  Returns (restored paths, excluded paths, missing paths that were ignored).
+  Raises ValueError naming every variable whose shape differs, and every missing one
+  unless ignore_missing_vars.
+  """
+  prefix = require_latest(checkpoint_path, flag)
+  model_scope = model_scope if model_scope is not None else model.name
+  values = read_variables(prefix, 'ema' if use_ema else 'model')
+  if use_ema and not values:
+    raise ValueError('%s=%s: checkpoint has no moving averages; train with '
+                     '--moving_average_decay or evaluate without it' % (flag, prefix))
+  if not values:
+    raise ValueError('%s=%s: not a checkpoint written by this project (no model '
+                     'variables found)' % (flag, prefix))
+  excluded, kept, unmatched = scopes.select(model.variables, model_scope, exclude_scopes)
+  if unmatched:
+    raise ValueError('--checkpoint_exclude_scopes: %s matched no variable of %s (its '
+                     'top-level scopes: %s)' % (','.join(unmatched), model_scope,
+                                                ', '.join(top_scopes(model))))
+  restored, missing, wrong = [], [], []
+  for v in kept:
+    if v.path not in values:
+      missing.append(v.path)
+      continue
+    value = values[v.path]
+    if tuple(value.shape) != tuple(v.shape):
+      wrong.append((v.path, list(value.shape), list(v.shape)))
+      continue
+    restored.append((v, value))
+  if wrong:
+    detail = '; '.join('%s checkpoint %s vs model %s' % (
+        scopes.to_slim(model_scope, p), a, b) for p, a, b in wrong)
+    hint = sorted({scopes.to_slim(model_scope, _head(p)) for p, _, _ in wrong})
+    raise ValueError('%s=%s does not fit %s: %d variable(s) differ in shape: %s. '
+                     'Exclude them with --checkpoint_exclude_scopes=%s' % (
+                         flag, prefix, model_scope, len(wrong), detail, ','.join(hint)))
+  if missing and not ignore_missing_vars:
+    shown = ', '.join(scopes.to_slim(model_scope, p) for p in missing[:5])
+    more = ' and %d more' % (len(missing) - 5) if len(missing) > 5 else ''
+    raise ValueError('%s=%s lacks %d variable(s) of %s: %s%s (is it another model? pass '
+                     '--ignore_missing_vars to keep their fresh values)' % (
+                         flag, prefix, len(missing), model_scope, shown, more))
+  for v, value in restored:
+    v.assign(value.astype(np.dtype(v.dtype)) if value.dtype != np.dtype(v.dtype)
+             else value)
+  return [v.path for v, _ in restored], [v.path for v in excluded], missing
+
+
+def _head(path):
+  """First scope component of a variable path: 'Logits.Conv2d_0c_1x1/kernel' -> 'Logits'."""
+  return path.split('/')[0].split(scopes.SEP)[0]
+
+
+def top_scopes(model):
+  """The distinct first components of a model's variable paths, in order."""
+  seen = []
+  for v in model.variables:
+    if _head(v.path) not in seen:
+      seen.append(_head(v.path))
+  return seen
+
+
+def write_json_atomic(path, obj):
+  """Writes JSON to a temp file beside path and renames it: never half-written."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path), dir=directory)
+  try:
+    with os.fdopen(fd, 'w') as f:
+      json.dump(obj, f, indent=2, sort_keys=True, default=str)
+      f.write('\n')
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def write_run_config(train_dir, config):
+  write_json_atomic(os.path.join(train_dir, RUN_CONFIG), config)
+
+
+def read_run_config(checkpoint_path):
+  """run_config.json of the train dir holding a checkpoint (dir or prefix), or None."""
+  path = str(checkpoint_path)
+  directory = path if os.path.isdir(path) else os.path.dirname(path)
+  config_file = os.path.join(directory, RUN_CONFIG)
+  if not os.path.exists(config_file):
+    return None
+  with open(config_file) as f:
+    return json.load(f)

@@ -14,7 +14,10 @@ _DEFINED = []  # names of the flags defined here, in definition order
 def _define(kind, name, default, help_text, *args, **kwargs):
   if name in flags.FLAGS:  # a test may define twice in one process
     return
-  getattr(flags, 'DEFINE_' + kind)(name, default, help_text, *args, **kwargs)
+  if kind == 'enum':  # absl takes the choices before the help text
+    flags.DEFINE_enum(name, default, args[0], help_text, **kwargs)
+  else:
+    getattr(flags, 'DEFINE_' + kind)(name, default, help_text, *args, **kwargs)
   _DEFINED.append(name)
 
 

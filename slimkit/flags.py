@@ -9,16 +9,30 @@ FLAGS itself.
 from absl import flags
 
 _DEFINED = []  # names of the flags defined here, in definition order
+_TARGET = [flags.FLAGS]  # where the definers write; see define_into()
 
 
 def _define(kind, name, default, help_text, *args, **kwargs):
-  if name in flags.FLAGS:  # a test may define twice in one process
+  target = _TARGET[0]
+  if name in target:  # train and eval share groups; a process may define twice
     return
+  kwargs['flag_values'] = target
   if kind == 'enum':  # absl takes the choices before the help text
     flags.DEFINE_enum(name, default, args[0], help_text, **kwargs)
   else:
     getattr(flags, 'DEFINE_' + kind)(name, default, help_text, *args, **kwargs)
-  _DEFINED.append(name)
+  if name not in _DEFINED:
+    _DEFINED.append(name)
+
+
+def define_into(flag_values, definer):
+  """Runs a definer against another FlagValues (tests, tools) and returns it."""
+  _TARGET.insert(0, flag_values)
+  try:
+    definer()
+  finally:
+    _TARGET.pop(0)
+  return flag_values
 
 
 OPTIMIZERS = ['adadelta', 'adagrad', 'adam', 'adamw', 'ftrl', 'momentum', 'sgd',

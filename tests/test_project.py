@@ -28,7 +28,8 @@ def test_readme_has_exactly_two_setup_commands_and_the_thesis_line():
   assert len(re.findall(r'^```(?:bash|sh)$', setup, re.M)) == 2
   assert 'bash scripts/quickstart.sh' in setup
   assert ('--model_name=mobilenet_v1 --preprocessing_name=mobilenet_v1 '
-          '--max_number_of_steps=60000 --batch_size=50') in ' '.join(readme.split())
+          '--max_number_of_steps=60000 --batch_size=50') in ' '.join(
+              readme.replace('\\\n', ' ').split())
 
 
 # TF-Slim's train_image_classifier.py flags and defaults (tf_slim era, 51 flags).

@@ -37,9 +37,21 @@ def by_path(variables):
   return out
 
 
+def model_variables(model):
+  """model.variables without random-number-generator states.
+
+  Keras 3 gives each Dropout a SeedGenerator whose state variable is named by a
+  process-wide counter ('seed_generator_1/...'), so its path changes with the
+  number of models built before; it is not a weight (Slim's
+  get_model_variables() had no such thing) and is neither saved nor restored.
+  """
+  return [v for v in model.variables
+          if not v.path.endswith('seed_generator_state')]
+
+
 def make_checkpoint(model, step, optimizer=None, ema=None):
   """The tf.train.Checkpoint that training saves and resumes."""
-  parts = {'step': step, 'model': by_path(model.variables)}
+  parts = {'step': step, 'model': by_path(model_variables(model))}
   if optimizer is not None:
     parts['optimizer'] = optimizer
   if ema:
@@ -135,7 +147,8 @@ def restore_model(model, checkpoint_path, model_scope=None, exclude_scopes=None,
   if not values:
     raise ValueError('%s=%s: not a checkpoint written by this project (no model '
                      'variables found)' % (flag, prefix))
-  excluded, kept, unmatched = scopes.select(model.variables, model_scope, exclude_scopes)
+  excluded, kept, unmatched = scopes.select(model_variables(model), model_scope,
+                                            exclude_scopes)
   if unmatched:
     raise ValueError('--checkpoint_exclude_scopes: %s matched no variable of %s (its '
                      'top-level scopes: %s)' % (','.join(unmatched), model_scope,

@@ -86,11 +86,11 @@ def get_split(name, split_name, dataset_dir):
         % (dataset_dir, dataset_info.INFO_FILE, name or '<cifar10|mnist|flowers|image_folder>',
            dataset_dir))
   if name and name != info['name']:
-    raise ValueError('dataset_name=%r, but %s holds the dataset %r' % (name, dataset_dir,
-                                                                         info['name']))
+    raise ValueError('--dataset_name=%s, but %s holds the dataset %r' % (name, dataset_dir,
+                                                                           info['name']))
   splits = info['splits']
   if split_name not in splits:
-    raise ValueError('split %r is not in %s; available splits: %s'
+    raise ValueError('--dataset_split_name=%s is not in %s; available splits: %s'
                      % (split_name, dataset_dir, ', '.join(splits)))
   num_shards = splits[split_name]['num_shards']
   files = [os.path.join(dataset_dir, tfrecords.shard_name(info['name'], split_name, k,

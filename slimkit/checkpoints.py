@@ -205,6 +205,7 @@ def write_json_atomic(path, obj):
     with os.fdopen(fd, 'w') as f:
       json.dump(obj, f, indent=2, sort_keys=True, default=str)
       f.write('\n')
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

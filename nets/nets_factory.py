@@ -1,0 +1,157 @@
+"""Registry of the nets by name, as TF-Slim's nets_factory.
+
+    network_fn = get_network_fn('inception_v1', num_classes=5, weight_decay=4e-5,
+                                is_training=True)
+    logits, end_points = network_fn(images)   # builds network_fn.model
+    model = build_model('resnet_v1_50', num_classes=10, input_shape=(224, 224, 3))
+
+Each name has one NetSpec: the builder, its fixed keyword arguments, the default
+image size, the preprocessing TF-Slim's preprocessing_factory would pick, the
+Keras model name (Slim's model scope) and the classifier scopes that a
+fine-tune on a new label set must leave out of the restore
+(--checkpoint_exclude_scopes) and usually trains first (--trainable_scopes).
+"""
+
+import collections
+import inspect
+
+from nets import cifarnet
+from nets import custom_cnn
+from nets import inception_v1
+from nets import lenet
+from nets import mobilenet_v1
+from nets import resnet_v1
+
+NetSpec = collections.namedtuple('NetSpec', [
+    'fn', 'kwargs', 'default_image_size', 'preprocessing', 'model_scope',
+    'logits_scopes'])
+
+
+def _spec(fn, size, preprocessing, logits, **kwargs):
+  return NetSpec(fn, kwargs, size, preprocessing, fn.model_scope,
+                 tuple('%s/%s' % (fn.model_scope, s) for s in logits))
+
+
+# '_cifar' names: the small_input stem (no early stride-2 stages, output stride
+# 8), default size 32 and the CIFAR preprocessing; see docs/nets.md.
+networks_map = {
+    'cifarnet': _spec(cifarnet.cifarnet, 32, 'cifarnet', ['logits']),
+    'lenet': _spec(lenet.lenet, 28, 'lenet', ['fc4']),
+    'custom_cnn': _spec(custom_cnn.custom_cnn, 32, 'cifar', ['Logits']),
+    'inception_v1': _spec(inception_v1.inception_v1, 224, 'inception',
+                          ['Logits']),
+    'inception_v1_cifar': _spec(inception_v1.inception_v1, 32, 'cifar',
+                                ['Logits'], small_input=True),
+    'resnet_v1_50': _spec(resnet_v1.resnet_v1_50, 224, 'vgg', ['logits']),
+    'resnet_v1_101': _spec(resnet_v1.resnet_v1_101, 224, 'vgg', ['logits']),
+    'resnet_v1_152': _spec(resnet_v1.resnet_v1_152, 224, 'vgg', ['logits']),
+    'resnet_v1_50_cifar': _spec(resnet_v1.resnet_v1_50, 32, 'cifar',
+                                ['logits'], small_input=True),
+    'mobilenet_v1': _spec(mobilenet_v1.mobilenet_v1, 224, 'inception',
+                          ['Logits']),
+    'mobilenet_v1_075': _spec(mobilenet_v1.mobilenet_v1, 224, 'inception',
+                              ['Logits'], depth_multiplier=0.75),
+    'mobilenet_v1_050': _spec(mobilenet_v1.mobilenet_v1, 224, 'inception',
+                              ['Logits'], depth_multiplier=0.50),
+    'mobilenet_v1_025': _spec(mobilenet_v1.mobilenet_v1, 224, 'inception',
+                              ['Logits'], depth_multiplier=0.25),
+    'mobilenet_v1_cifar': _spec(mobilenet_v1.mobilenet_v1, 32, 'cifar',
+                                ['Logits'], small_input=True),
+}
+
+
+def list_networks():
+  return sorted(networks_map)
+
+
+def get_spec(name):
+  """The NetSpec of a name; ValueError naming the known names otherwise."""
+  if name not in networks_map:
+    raise ValueError('model_name: unknown network %r; available: %s'
+                     % (name, ', '.join(list_networks())))
+  return networks_map[name]
+
+
+def default_image_size(name):
+  return get_spec(name).default_image_size
+
+
+def preprocessing_name(name):
+  """The preprocessing TF-Slim's preprocessing_factory uses for this net."""
+  return get_spec(name).preprocessing
+
+
+def logits_scopes(name):
+  """Slim scopes of the classifier, e.g. ('InceptionV1/Logits',)."""
+  return get_spec(name).logits_scopes
+
+
+def _builder_kwargs(name, spec, kwargs):
+  """Fixed kwargs of the name, overridden by the caller's non-None ones."""
+  merged = dict(spec.kwargs)
+  merged.update((k, v) for k, v in kwargs.items() if v is not None)
+  accepted = inspect.signature(spec.fn).parameters
+  unknown = sorted(k for k in merged if k not in accepted)
+  if unknown:
+    options = sorted(k for k in accepted if k not in ('num_classes',
+                                                      'input_shape'))
+    raise ValueError('unknown option(s) %s for network %r; it accepts: %s'
+                     % (', '.join(unknown), name, ', '.join(options)))
+  return merged
+
+
+def build_model(name, num_classes, input_shape=None, weight_decay=0.0,
+                **kwargs):
+  """Builds the named net as a keras.Model whose call returns end_points.
+
+  Args:
+    name: a key of networks_map.
+    num_classes: classifier size; 0 or None gives only end_points['PreLogits'].
+    input_shape: (height, width, channels); default (size, size, 3) with the
+      name's default_image_size.
+    weight_decay: L2 weight decay on kernels (Slim's scale: wd * sum(w**2) / 2).
+    **kwargs: builder options (e.g. dropout_keep_prob, batch_norm_decay,
+      activation for custom_cnn); None values keep the builder's default.
+
+  Returns:
+    keras.Model named with the net's Slim model scope.
+  """
+  spec = get_spec(name)
+  options = _builder_kwargs(name, spec, kwargs)
+  if input_shape is None:
+    input_shape = (spec.default_image_size, spec.default_image_size, 3)
+  return spec.fn(num_classes=num_classes, input_shape=tuple(input_shape),
+                 weight_decay=weight_decay, **options)
+
+
+def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False,
+                   **kwargs):
+  """Slim's get_network_fn: fn(images) -> (logits, end_points).
+
+  The model is built on the first call from the images' static shape and kept as
+  fn.model; later calls must use the same height, width and channels. With
+  num_classes 0 or None the first result is end_points['PreLogits'].
+  """
+  spec = get_spec(name)
+  _builder_kwargs(name, spec, kwargs)  # Fail on bad options before any build.
+
+  def network_fn(images):
+    shape = tuple(images.shape[1:])
+    if network_fn.model is None:
+      network_fn.model = build_model(name, num_classes, shape,
+                                     weight_decay=weight_decay, **kwargs)
+    elif shape != tuple(network_fn.model.input_shape[1:]):
+      raise ValueError(
+          'images: %s was built for images of shape %s, got %s; make another '
+          'network_fn for another size' % (name, tuple(
+              network_fn.model.input_shape[1:]), shape))
+    end_points = network_fn.model(images, training=is_training)
+    key = 'Logits' if num_classes else 'PreLogits'
+    return end_points[key], end_points
+
+  network_fn.model = None
+  network_fn.default_image_size = spec.default_image_size
+  network_fn.model_scope = spec.model_scope
+  network_fn.logits_scopes = spec.logits_scopes
+  network_fn.preprocessing_name = spec.preprocessing
+  return network_fn

@@ -125,6 +125,9 @@ def define_train_flags():
           lower_bound=1)
   _define('integer', 'task', 0, 'Task id of the replica running the training.',
           lower_bound=0)
+  _define('string', 'worker_hosts', None,
+          '(new) Comma-separated host:port of every worker, in --task order; builds '
+          'TF_CONFIG for --worker_replicas > 1 when TF_CONFIG is unset.')
   _define('integer', 'random_seed', None,
           '(new) Seed for initialisation, shuffling and augmentation; set it for a '
           'reproducible run.')
@@ -190,7 +193,9 @@ def define_train_flags():
           'When restoring a checkpoint would ignore missing variables.')
   # Augmentation (new), on top of what the preprocessing itself does.
   _define('integer', 'pad_crop', 0,
-          '(new) Pad by N pixels (reflect) and crop back at random.', lower_bound=0)
+          '(new) Pad by N pixels and crop back at random. For the cifar and cifarnet '
+          'preprocessings it sets their own padding (cifarnet keeps Slim\'s zero '
+          'padding) instead of adding a second shift.', lower_bound=0)
   _define('float', 'color_jitter', 0.0,
           '(new) Strength of random brightness/contrast/saturation jitter (0 = off).',
           lower_bound=0.0)
@@ -231,6 +236,11 @@ def define_eval_flags():
 def config(flag_values):
   """The values of the flags defined here, as a plain dict."""
   return {name: flag_values[name].value for name in _DEFINED if name in flag_values}
+
+
+def defaults(flag_values):
+  """The defaults of the flags defined here, as a plain dict (ignores parsing)."""
+  return {name: flag_values[name].default for name in _DEFINED if name in flag_values}
 
 
 def explicitly_set(flag_values):

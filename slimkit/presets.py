@@ -1,0 +1,63 @@
+"""Named training recipes for --preset.
+
+A preset is a plain dict of flag values. It replaces the flags' defaults; any flag
+given on the command line wins over it. The resolved values are what the run uses
+and what run_config.json records.
+"""
+
+PRESETS = {
+    # The recipe of the thesis, and of TF-Slim's scripts/train_lenet_on_mnist.sh:
+    # plain SGD at a fixed 0.01, batch 50, no weight decay, 60k steps.
+    'thesis': dict(
+        optimizer='sgd',
+        learning_rate=0.01,
+        learning_rate_decay_type='fixed',
+        batch_size=50,
+        weight_decay=0.0,
+        max_number_of_steps=60000,
+        save_interval_secs=60,
+        save_summaries_secs=60,
+        log_every_n_steps=100,
+    ),
+    # TF-Slim's scripts/train_cifarnet_on_cifar10.sh.
+    'slim_cifarnet_cifar10': dict(
+        dataset_name='cifar10',
+        model_name='cifarnet',
+        preprocessing_name='cifarnet',
+        optimizer='sgd',
+        learning_rate=0.1,
+        learning_rate_decay_type='exponential',
+        learning_rate_decay_factor=0.1,
+        num_epochs_per_decay=200,
+        batch_size=128,
+        weight_decay=0.004,
+        max_number_of_steps=100000,
+        save_interval_secs=120,
+        save_summaries_secs=120,
+        log_every_n_steps=100,
+    ),
+}
+
+
+def resolve(config, explicit=(), presets=None):
+  """config with the preset named by config['preset'] filled in under explicit flags.
+
+  config: the flags' values (slimkit.flags.config); explicit: names of the flags
+  given on the command line (slimkit.flags.explicitly_set), which keep their values.
+  Returns a new dict; raises ValueError for an unknown preset or a preset key that
+  is not a flag.
+  """
+  presets = PRESETS if presets is None else presets
+  name = config.get('preset')
+  if not name:
+    return dict(config)
+  if name not in presets:
+    raise ValueError('--preset: unknown %r; expected one of %s'
+                     % (name, '|'.join(sorted(presets))))
+  out = dict(config)
+  for key, value in presets[name].items():
+    if key not in config:
+      raise ValueError('--preset=%s sets %r, which is not a flag' % (name, key))
+    if key not in explicit:
+      out[key] = value
+  return out

@@ -1,0 +1,486 @@
+"""Evaluation behind eval_image_classifier.py: once, as TF-Slim, or continuously.
+
+run(config) evaluates --checkpoint_path (a train dir means its newest checkpoint).
+With --eval_interval_secs it polls a train dir instead and evaluates each checkpoint
+that has no result yet, until training's last step (run_config.json's
+max_number_of_steps) is evaluated or --timeout seconds pass without a new one.
+
+Every evaluation writes to --eval_dir, never to the train dir:
+  events.out.tfevents.*  eval/Accuracy, eval/Recall_5, eval/Loss at the checkpoint's step
+  eval_<step>.json       metrics, per-class accuracy, confusion matrix, speed (atomic)
+and prints a table on stdout; a progress bar goes to stderr.
+
+The metrics cover every image of the split exactly once (the last, partial batch
+too), or the first --max_num_batches batches:
+  Accuracy   argmax of the logits == label          (Slim's streaming_accuracy)
+  Recall_5   label among the 5 largest logits, ties counting as hits
+             (tf.math.in_top_k, Slim's streaming_recall_at_k)
+  Loss       mean softmax cross-entropy of the logits, without weight decay
+
+The net is rebuilt from the flags as Slim did (--model_name; num_classes from the
+dataset minus --labels_offset). How the net was trained comes from the
+run_config.json beside the checkpoint when the flag is not given: the image size
+(--eval_image_size defaults to the train image size, then the net's default size),
+--preprocessing_name, --activation, --use_grayscale, --grayscale_formula,
+--image_filter and --filter_size.
+"""
+
+import collections
+import datetime
+import math
+import os
+import sys
+import time
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+from datasets import dataset_factory
+from nets import nets_factory
+from preprocessing import preprocessing_factory
+from slimkit import checkpoints
+from slimkit import inputs
+from slimkit import summaries
+
+TOP_K = 5
+RESULT_FORMAT = 'eval_%d.json'
+# Flags that describe how the net was trained: unset, they come from run_config.json.
+INHERITED = ('preprocessing_name', 'activation', 'use_grayscale', 'grayscale_formula',
+             'image_filter', 'filter_size')
+
+# What one evaluation needs besides the checkpoint, resolved from flags + run_config.
+Setup = collections.namedtuple('Setup', [
+    'model_name', 'num_classes', 'image_size', 'channels', 'preprocessing_name',
+    'preprocess_options', 'net_options', 'class_names', 'split'])
+
+
+# ==============================================================================
+# Checks and settings.
+# ==============================================================================
+
+
+def check_config(config):
+  """Raises ValueError with one line naming the flag for bad or unsupported values."""
+  if config.get('quantize'):
+    raise ValueError('--quantize is not supported: TF-Slim rewrote the TF1 graph with '
+                     'tf.contrib.quantize, which TF2/Keras 3 do not have; evaluate the '
+                     'float model, or export it with export_inference_graph.py --tflite '
+                     '--quantize for a quantized TFLite model')
+  if config.get('master'):
+    raise ValueError('--master=%s: TF1 session masters do not exist in TF2; leave it '
+                     'empty (evaluation runs in this process)' % config['master'])
+  if not config.get('dataset_dir'):
+    raise ValueError('You must supply the dataset directory with --dataset_dir')
+  if not config.get('checkpoint_path'):
+    raise ValueError('--checkpoint_path: expected a train dir or a checkpoint prefix')
+  if not config.get('eval_dir'):
+    raise ValueError('--eval_dir: expected a directory for the evaluation results')
+  for flag in ('batch_size', 'max_num_batches', 'eval_image_size',
+               'eval_interval_secs', 'timeout'):
+    value = config.get(flag)
+    if value is not None and value < 1:
+      raise ValueError('--%s must be >= 1 (or unset), got %d' % (flag, value))
+  if config.get('labels_offset', 0) < 0:
+    raise ValueError('--labels_offset must be >= 0, got %d' % config['labels_offset'])
+  if config.get('timeout') and not config.get('eval_interval_secs'):
+    raise ValueError('--timeout only applies to continuous evaluation: also set '
+                     '--eval_interval_secs')
+  path = config['checkpoint_path']
+  if config.get('eval_interval_secs'):
+    if os.path.exists(path) and not os.path.isdir(path):
+      raise ValueError('--eval_interval_secs: --checkpoint_path=%s must be the train '
+                       'dir to poll, not one checkpoint' % path)
+    train_dir = path
+  else:
+    train_dir = _train_dir(path)
+  eval_dir, train_dir = os.path.realpath(config['eval_dir']), os.path.realpath(train_dir)
+  if eval_dir == train_dir or eval_dir.startswith(train_dir + os.sep):
+    raise ValueError('--eval_dir=%s is in the train dir of --checkpoint_path; evaluation '
+                     'never writes there: pass a directory of its own, e.g. %s_eval'
+                     % (config['eval_dir'], train_dir))
+
+
+def _train_dir(checkpoint_path):
+  path = str(checkpoint_path)
+  return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+
+
+def _given(config, name):
+  """True if the user set the flag (config['explicit_flags'] from the CLI)."""
+  if 'explicit_flags' in config:
+    return name in config['explicit_flags']
+  return config.get(name) is not None
+
+
+def check_model_name(config, run_config):
+  """Slim took --model_name on trust; a mismatch with run_config.json is an error."""
+  trained = (run_config or {}).get('model_name')
+  if trained and trained != config.get('model_name'):
+    raise ValueError('--model_name=%s but the checkpoint was trained as %s (its '
+                     'run_config.json); pass --model_name=%s' % (
+                         config.get('model_name'), trained, trained))
+
+
+def trained_settings(config, run_config):
+  """{flag: value} of INHERITED: the flag if given, else the train run's value."""
+  run_config = run_config or {}
+  values = {}
+  for name in INHERITED:
+    values[name] = config.get(name)
+    if not _given(config, name) and run_config.get(name) is not None:
+      values[name] = run_config[name]
+  return values
+
+
+def image_size_for(size_flag, run_config, model_name):
+  """The flag, else the train image size of run_config, else the net's default."""
+  return int(size_flag or (run_config or {}).get('image_size') or
+             nets_factory.get_spec(model_name).default_image_size)
+
+
+def preprocessing_for(values, model_name):
+  """(preprocessing name, its options) from trained_settings()."""
+  options = {k: values[k] for k in ('use_grayscale', 'grayscale_formula',
+                                    'image_filter', 'filter_size')}
+  return values['preprocessing_name'] or model_name, options
+
+
+def resolve(config, run_config):
+  """The Setup of an evaluation, from the flags and the train run's run_config."""
+  check_model_name(config, run_config)
+  model_name = config.get('model_name')
+  nets_factory.get_spec(model_name)  # unknown names fail before the data is read
+  split = dataset_factory.get_split(config['dataset_name'],
+                                    config['dataset_split_name'], config['dataset_dir'])
+  offset = config.get('labels_offset') or 0
+  num_classes = split.num_classes - offset
+  if num_classes < 2:
+    raise ValueError('--labels_offset=%d leaves %d class(es) of the %d in %s'
+                     % (offset, num_classes, split.num_classes, config['dataset_name']))
+  trained_classes = (run_config or {}).get('num_classes')
+  if trained_classes not in (None, num_classes):
+    raise ValueError(
+        '--dataset_dir=%s has %d classes (%d after --labels_offset=%d) but the '
+        'checkpoint was trained for %d (its run_config.json); evaluate on the dataset '
+        'it was trained on, or set --labels_offset' % (
+            config['dataset_dir'], split.num_classes, num_classes, offset,
+            trained_classes))
+  values = trained_settings(config, run_config)
+  image_size = image_size_for(config.get('eval_image_size'), run_config, model_name)
+  preprocessing_name, options = preprocessing_for(values, model_name)
+  preprocess_fn = preprocessing_factory.get_preprocessing(
+      preprocessing_name, is_training=False, **options)
+  channels = output_channels(preprocess_fn, split.channels, image_size)
+  net_options = {'activation': values['activation']} if values['activation'] else {}
+  class_names = [split.labels_to_names.get(i + offset, str(i + offset))
+                 for i in range(num_classes)]
+  return Setup(model_name, num_classes, image_size, channels, preprocessing_name,
+               options, net_options, class_names, split)
+
+
+def output_channels(preprocess_fn, input_channels, image_size):
+  """Channels the preprocessing gives (1 with --use_grayscale), read by tracing."""
+  fn = tf.function(lambda image: preprocess_fn(image, image_size, image_size))
+  spec = tf.TensorSpec([None, None, input_channels], tf.uint8)
+  return int(fn.get_concrete_function(spec).structured_outputs.shape[-1])
+
+
+# ==============================================================================
+# Metrics, accumulated batch by batch in numpy.
+# ==============================================================================
+
+
+class Metrics(object):
+  """Streaming accuracy, recall@k, cross-entropy and confusion matrix."""
+
+  def __init__(self, num_classes, k=TOP_K):
+    self.num_classes = num_classes
+    self.k = k
+    self.count = 0
+    self.correct = 0
+    self.in_top_k = 0
+    self.loss_sum = 0.0
+    self.confusion = np.zeros((num_classes, num_classes), np.int64)
+
+  def update(self, logits, labels):
+    logits = np.asarray(logits, np.float64)
+    labels = np.asarray(labels, np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+      raise ValueError('dataset label %d is outside [0, %d) after --labels_offset; '
+                       'check --labels_offset and --dataset_dir' % (
+                           labels.min() if labels.min() < 0 else labels.max(),
+                           self.num_classes))
+    rows = np.arange(len(labels))
+    target = logits[rows, labels]
+    predicted = np.argmax(logits, axis=1)
+    # in_top_k: fewer than k classes score strictly higher than the label.
+    rank = np.sum(logits > target[:, None], axis=1)
+    self.in_top_k += int(np.sum((rank < self.k) & np.isfinite(target)))
+    self.correct += int(np.sum(predicted == labels))
+    top = np.max(logits, axis=1)
+    log_sum_exp = top + np.log(np.sum(np.exp(logits - top[:, None]), axis=1))
+    self.loss_sum += float(np.sum(log_sum_exp - target))
+    np.add.at(self.confusion, (labels, predicted), 1)
+    self.count += len(labels)
+
+  def result(self):
+    n = max(self.count, 1)
+    per_class_n = self.confusion.sum(axis=1)
+    diagonal = np.diag(self.confusion)
+    per_class = [float(diagonal[i]) / per_class_n[i] if per_class_n[i] else None
+                 for i in range(self.num_classes)]
+    return {'accuracy': self.correct / n, 'recall_5': self.in_top_k / n,
+            'loss': self.loss_sum / n, 'per_class_accuracy': per_class,
+            'per_class_num_samples': per_class_n.tolist(),
+            'confusion_matrix': self.confusion.tolist()}
+
+
+# ==============================================================================
+# One checkpoint.
+# ==============================================================================
+
+
+class Evaluator(object):
+  """The model, input and step of one Setup; evaluate(prefix) runs one pass."""
+
+  def __init__(self, config, setup):
+    self.config = config
+    self.setup = setup
+    self.use_ema = bool(config.get('moving_average_decay'))
+    policy = keras.mixed_precision.global_policy()
+    if config.get('mixed_precision'):
+      keras.mixed_precision.set_global_policy('mixed_' + config['mixed_precision'])
+    try:
+      self.model = nets_factory.build_model(
+          setup.model_name, setup.num_classes,
+          (setup.image_size, setup.image_size, setup.channels), **setup.net_options)
+    finally:
+      keras.mixed_precision.set_global_policy(policy)
+    spec = tf.TensorSpec([None, setup.image_size, setup.image_size, setup.channels],
+                         tf.float32)
+    self.logits_fn = tf.function(self._logits, input_signature=[spec],
+                                 jit_compile=bool(config.get('jit_compile')))
+    preprocess_fn = preprocessing_factory.get_preprocessing(
+        setup.preprocessing_name, is_training=False, **setup.preprocess_options)
+    self.batch_size = config.get('batch_size') or 100
+    self.dataset = inputs.build_input(
+        setup.split, preprocess_fn, self.batch_size, is_training=False,
+        image_size=setup.image_size,
+        num_parallel_calls=config.get('num_preprocessing_threads'),
+        labels_offset=config.get('labels_offset') or 0)
+    self.num_batches = math.ceil(setup.split.num_samples / self.batch_size)
+    if config.get('max_num_batches'):
+      self.num_batches = min(self.num_batches, config['max_num_batches'])
+      self.dataset = self.dataset.take(self.num_batches)
+
+  def _logits(self, images):
+    return tf.cast(self.model(images, training=False)['Logits'], tf.float32)
+
+  def evaluate(self, prefix):
+    """Restores prefix and runs one pass; returns the result dict (see write_result)."""
+    checkpoints.restore_model(self.model, prefix, use_ema=self.use_ema)
+    step = checkpoints.step_of(prefix)
+    if step is None:
+      step = _number_of(prefix)
+    setup = self.setup
+    metrics = Metrics(setup.num_classes)
+    start = time.time()
+    batches = tqdm.tqdm(self.dataset, total=self.num_batches, file=sys.stderr,
+                        unit='batch', desc='eval step %d' % step, leave=False)
+    for images, labels in batches:
+      metrics.update(self.logits_fn(images).numpy(), labels.numpy())
+    seconds = time.time() - start
+    values = metrics.result()
+    config = self.config
+    return {
+        'step': step, 'checkpoint_path': os.path.abspath(prefix),
+        'model_name': setup.model_name, 'dataset_name': config['dataset_name'],
+        'dataset_split_name': config['dataset_split_name'],
+        'dataset_dir': os.path.abspath(config['dataset_dir']),
+        'num_samples': metrics.count, 'split_num_samples': setup.split.num_samples,
+        'num_batches': self.num_batches, 'batch_size': self.batch_size,
+        'image_size': setup.image_size, 'channels': setup.channels,
+        'preprocessing_name': setup.preprocessing_name,
+        'labels_offset': config.get('labels_offset') or 0,
+        'moving_average': self.use_ema,
+        'metrics': {'accuracy': values['accuracy'], 'recall_5': values['recall_5'],
+                    'loss': values['loss']},
+        'class_names': setup.class_names,
+        'per_class_accuracy': [
+            {'class_id': i, 'name': name, 'num_samples': n, 'accuracy': acc}
+            for i, (name, n, acc) in enumerate(zip(
+                setup.class_names, values['per_class_num_samples'],
+                values['per_class_accuracy']))],
+        'confusion_matrix': values['confusion_matrix'],
+        'seconds': seconds, 'images_per_sec': metrics.count / max(seconds, 1e-9),
+        'evaluated_at': datetime.datetime.now().isoformat(timespec='seconds'),
+    }
+
+
+def _number_of(prefix):
+  """The N of '.../ckpt-N', for checkpoints without a step variable."""
+  tail = os.path.basename(prefix).rsplit('-', 1)[-1]
+  return int(tail) if tail.isdigit() else 0
+
+
+# ==============================================================================
+# Results: JSON, TensorBoard, stdout.
+# ==============================================================================
+
+
+def result_path(eval_dir, step):
+  return os.path.join(eval_dir, RESULT_FORMAT % step)
+
+
+def write_result(eval_dir, writer, result):
+  """eval_<step>.json (atomically) and the eval/* scalars at the checkpoint's step."""
+  step = result['step']
+  writer.scalars(step, {'eval/Accuracy': result['metrics']['accuracy'],
+                        'eval/Recall_5': result['metrics']['recall_5'],
+                        'eval/Loss': result['metrics']['loss']})
+  writer.flush()
+  path = result_path(eval_dir, step)
+  checkpoints.write_json_atomic(path, result)
+  return path
+
+
+def format_table(result):
+  """The overall metrics and per-class accuracy as a plain-text table."""
+  m = result['metrics']
+  lines = [
+      '%s step %d on %s/%s: %d images in %.1f s (%.0f images/s)' % (
+          result['checkpoint_path'], result['step'], result['dataset_name'],
+          result['dataset_split_name'], result['num_samples'], result['seconds'],
+          result['images_per_sec']),
+      '  eval/Accuracy  %.4f' % m['accuracy'],
+      '  eval/Recall_5  %.4f' % m['recall_5'],
+      '  eval/Loss      %.4f' % m['loss'],
+  ]
+  width = max([len('class')] + [len(c['name']) for c in result['per_class_accuracy']])
+  lines.append('  %5s  %-*s  %7s  %8s' % ('id', width, 'class', 'images', 'accuracy'))
+  for c in result['per_class_accuracy']:
+    accuracy = '%8.4f' % c['accuracy'] if c['accuracy'] is not None else '%8s' % '-'
+    lines.append('  %5d  %-*s  %7d  %s' % (c['class_id'], width, c['name'],
+                                           c['num_samples'], accuracy))
+  return '\n'.join(lines)
+
+
+# ==============================================================================
+# Entry point: once, or continuously.
+# ==============================================================================
+
+
+class _Session(object):
+  """Builds the Evaluator lazily (the first checkpoint may not exist yet)."""
+
+  def __init__(self, config):
+    self.config = config
+    self.evaluator = None
+    self.writer = None
+
+  def evaluate(self, prefix):
+    config = self.config
+    run_config = checkpoints.read_run_config(prefix)
+    if self.evaluator is None:
+      self.evaluator = Evaluator(config, resolve(config, run_config))
+    else:
+      check_model_name(config, run_config)
+    result = self.evaluator.evaluate(prefix)
+    if self.writer is None:  # only now: a failed evaluation leaves no eval_dir behind
+      os.makedirs(config['eval_dir'], exist_ok=True)
+      self.writer = summaries.Writer(config['eval_dir'])
+    path = write_result(config['eval_dir'], self.writer, result)
+    print(format_table(result), flush=True)
+    logging.info('wrote %s', path)
+    return result
+
+  def close(self):
+    if self.writer is not None:
+      self.writer.close()
+
+
+def run(config):
+  """Evaluates from the flags' values; returns the list of result dicts written.
+
+  Raises ValueError / FileNotFoundError with a one-line message for bad input.
+  """
+  check_config(config)
+  session = _Session(config)
+  try:
+    if config.get('eval_interval_secs'):
+      return _continuous(config, session)
+    prefix = checkpoints.require_latest(config['checkpoint_path'])
+    return [session.evaluate(prefix)]
+  finally:
+    session.close()
+
+
+def pending_checkpoints(train_dir, eval_dir):
+  """[(step, prefix)] of the train dir's checkpoints without eval_<step>.json, by step."""
+  state = tf.train.get_checkpoint_state(train_dir)
+  if state is None:
+    return []
+  out = []
+  for path in state.all_model_checkpoint_paths:
+    prefix = os.path.join(train_dir, os.path.basename(path))  # the dir may have moved
+    try:
+      step = checkpoints.step_of(prefix)
+    except (tf.errors.NotFoundError, tf.errors.DataLossError):
+      continue  # deleted by the trainer's max_to_keep since the state was read
+    step = _number_of(prefix) if step is None else step
+    if not os.path.exists(result_path(eval_dir, step)):
+      out.append((step, prefix))
+  return sorted(out)
+
+
+def final_step_done(train_dir, eval_dir):
+  """True once the train run's max_number_of_steps has a result in eval_dir."""
+  run_config = checkpoints.read_run_config(train_dir) or {}
+  last = run_config.get('max_number_of_steps')
+  if last is None:
+    return False
+  state = tf.train.get_checkpoint_state(train_dir)
+  if state is None or not state.model_checkpoint_path:
+    return False
+  newest = os.path.join(train_dir, os.path.basename(state.model_checkpoint_path))
+  try:
+    step = checkpoints.step_of(newest)
+  except (tf.errors.NotFoundError, tf.errors.DataLossError):
+    return False
+  return step is not None and step >= last and os.path.exists(
+      result_path(eval_dir, step))
+
+
+def _continuous(config, session):
+  """Evaluates each new checkpoint of the train dir until the final step or timeout."""
+  train_dir = config['checkpoint_path']
+  eval_dir = config['eval_dir']
+  interval = config['eval_interval_secs']
+  timeout = config.get('timeout')
+  results = []
+  last_new = time.time()
+  logging.info('watching %s every %d s%s', train_dir, interval,
+               ' (timeout %d s)' % timeout if timeout else '')
+  while True:
+    for step, prefix in pending_checkpoints(train_dir, eval_dir):
+      try:
+        results.append(session.evaluate(prefix))
+      except (tf.errors.NotFoundError, FileNotFoundError):
+        if checkpoints.latest(prefix) is not None:
+          raise
+        logging.info('step %d: %s was deleted before it could be read; skipped',
+                     step, prefix)
+      last_new = time.time()
+    if final_step_done(train_dir, eval_dir):
+      logging.info('the final step of %s is evaluated: stopping', train_dir)
+      return results
+    waited = time.time() - last_new
+    if timeout and waited >= timeout:
+      logging.info('no new checkpoint in %s for %d s (--timeout): stopping',
+                   train_dir, timeout)
+      return results
+    pause = interval if not timeout else min(interval, timeout - waited)
+    time.sleep(max(pause, 0.0))

@@ -15,7 +15,6 @@ images/s. Ratio = ours / keras.applications (higher is faster).
 
 import argparse
 import os
-import platform
 import sys
 import time
 
@@ -26,6 +25,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks import cli_runs  # noqa: E402
 from nets import complexity  # noqa: E402
 from nets import nets_factory  # noqa: E402
 
@@ -93,15 +93,7 @@ def images_per_second(model, logits_fn, batch_size, input_shape, steps,
 
 
 def _device():
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          cpu = line.split(':', 1)[1].strip()
-          break
-  except OSError:
-    pass
+  cpu = cli_runs.cpu_model()
   gpus = tf.config.list_physical_devices('GPU')
   return '%s; %d logical CPUs; GPUs: %s' % (
       cpu, os.cpu_count() or 0, ', '.join(g.name for g in gpus) or 'none')

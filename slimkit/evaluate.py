@@ -251,7 +251,7 @@ class Evaluator(object):
     self.setup = setup
     self.use_ema = bool(config.get('moving_average_decay'))
     policy = keras.mixed_precision.global_policy()
-    if config.get('mixed_precision'):
+    if config.get('mixed_precision') in ('bfloat16', 'float16'):
       keras.mixed_precision.set_global_policy('mixed_' + config['mixed_precision'])
     try:
       self.model = nets_factory.build_model(

@@ -85,8 +85,9 @@ def define_model_flags():
           'averages are not used.')
   _define('enum', 'mixed_precision', None,
           '(new) Compute in bfloat16 (CPUs with AVX-512 bf16, TPUs, recent GPUs) or '
-          'float16 (GPUs, with loss scaling); variables stay float32.',
-          ['bfloat16', 'float16'])
+          'float16 (GPUs, with loss scaling); variables stay float32. float32 turns '
+          'it off (e.g. over a --preset that sets it).',
+          ['bfloat16', 'float16', 'float32'])
   _define('bool', 'jit_compile', False,
           '(new) Compile the step with XLA. Helps on GPUs; slower on most CPUs.')
   _define('bool', 'clone_on_cpu', False, 'Use CPUs to deploy clones.')

@@ -19,6 +19,27 @@ PRESETS = {
         save_summaries_secs=60,
         log_every_n_steps=100,
     ),
+    # A fast recipe for small images at native size (custom_cnn, *_cifar nets):
+    # momentum SGD, 1 warm-up epoch then a cosine to zero, label smoothing, weight
+    # decay, bfloat16 compute. The 4000 steps of 256 (20.5 CIFAR-10 epochs) take
+    # about 27 minutes for custom_cnn on a 2-core AVX-512 CPU. Flips and 4-pixel
+    # crops come with the 'cifar' preprocessing these nets default to.
+    'cifar_fast': dict(
+        optimizer='momentum',
+        momentum=0.9,
+        learning_rate=0.4,
+        learning_rate_decay_type='cosine',
+        end_learning_rate=0.0,
+        warmup_epochs=1.0,
+        batch_size=256,
+        weight_decay=5e-4,
+        label_smoothing=0.1,
+        mixed_precision='bfloat16',
+        max_number_of_steps=4000,
+        save_interval_secs=600,
+        save_summaries_secs=60,
+        log_every_n_steps=100,
+    ),
     # TF-Slim's scripts/train_cifarnet_on_cifar10.sh.
     'slim_cifarnet_cifar10': dict(
         dataset_name='cifar10',

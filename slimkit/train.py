@@ -211,6 +211,7 @@ class Trainer(object):
       self.coordinator = tf.distribute.experimental.coordinator.ClusterCoordinator(
           strategy)
     self.max_steps = config.get('max_number_of_steps')
+    self.saved = []  # {'step', 'seconds' since start} of each checkpoint written
     self.has_aux = False  # set when the step is traced
     self._build_data()
     self._build_model_and_optimizer()
@@ -402,8 +403,28 @@ class Trainer(object):
         checkpoints.step_of(self.manager.latest_checkpoint) == step:
       return self.manager.latest_checkpoint
     path = self.manager.save(checkpoint_number=step)
+    self.saved.append({'step': step, 'seconds': round(time.time() - self.started, 3)})
     logging.info('saved %s', path)
     return path
+
+  def write_stats(self, step):
+    """train_stats.json: how long this run took, for benchmarks and users."""
+    if not self.deploy.is_chief:
+      return
+    stats = dict(self.stats)
+    steady = stats['steady_secs']
+    stats.update({
+        'start_step': self.start_step, 'end_step': step,
+        'seconds': round(time.time() - self.started, 3),
+        'global_batch_size': self.global_batch,
+        'steady_images_per_sec': (stats['steady_steps'] * self.global_batch / steady
+                                  if steady else None),
+        'steady_sec_per_step': (steady / stats['steady_steps']
+                                if stats['steady_steps'] else None),
+        'checkpoints': self.saved,
+        'device': self.deploy.describe(),
+        'mixed_precision': keras.mixed_precision.global_policy().name})
+    checkpoints.write_json_atomic(os.path.join(self.train_dir, 'train_stats.json'), stats)
 
   def write_run_config(self):
     if not self.deploy.is_chief:
@@ -500,7 +521,7 @@ class Trainer(object):
     # Workers of a multi-worker run must make identical calls: no adaptation.
     adaptive = self.deploy.num_replicas == 1
     steps_per_call = 1 if adaptive else self.config.get('log_every_n_steps') or 10
-    step = start = self.current_step()
+    step = start = self.start_step = self.current_step()
     now = time.time()
     marks = {'log': (step, now), 'summary': (step, now), 'save': (step, now)}
     self.stats = {'time_to_first_step': None, 'steady_steps': 0, 'steady_secs': 0.0}
@@ -651,7 +672,7 @@ def run(config):
   if config.get('random_seed') is not None:
     keras.utils.set_random_seed(config['random_seed'])
   policy = keras.mixed_precision.global_policy()
-  if config.get('mixed_precision'):
+  if config.get('mixed_precision') in ('bfloat16', 'float16'):
     keras.mixed_precision.set_global_policy('mixed_' + config['mixed_precision'])
   try:
     return _train(config, deploy, strategy, started)
@@ -677,6 +698,7 @@ def _train(config, deploy, strategy, started):
   stop = StopRequest().install()
   try:
     step, path = trainer.train(stop)
+    trainer.write_stats(step)
   finally:
     stop.uninstall()
     trainer.writer.close()

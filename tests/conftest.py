@@ -11,7 +11,9 @@ the project's converters (so they also test the parsers):
                           a truncated JPEG, a text file, hidden files and a README
 Each returns a TinySource: .path, and .splits {split: (images, labels)} where known.
 
-For other parts' tests (training, evaluation), session-scoped converted datasets:
+For other parts' tests (training, evaluation), session-scoped converted datasets
+(and train_config(train_dir, dataset_dir, **changes): the train flags' defaults for a
+small seeded LeNet-on-MNIST run, for slimkit.train.run):
   tiny_mnist_dir   dataset_dir of a converted MNIST-like set (64 train / 32 test, 28x28x1)
   tiny_cifar_dir   dataset_dir of a converted CIFAR-10-like set (64 train / 32 test,
                    32x32x3, PNG, from the python batches)
@@ -224,6 +226,21 @@ def image_folder_source(tmp_path_factory):
   for name, data in files.items():
     _write(os.path.join(root, name), data)
   return TinySource(root)
+
+
+def train_config(train_dir, dataset_dir, **changes):
+  """The train flags' defaults with a small, fast, seeded LeNet-on-MNIST run."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from slimkit import flags as slim_flags  # pylint: disable=g-import-not-at-top
+  slim_flags.define_train_flags()
+  config = slim_flags.defaults(flags.FLAGS)
+  config.update(dataset_name='mnist', dataset_dir=dataset_dir, model_name='lenet',
+                train_dir=str(train_dir), batch_size=16, optimizer='momentum',
+                learning_rate=0.01, learning_rate_decay_type='fixed', weight_decay=0.0,
+                log_every_n_steps=4, random_seed=1, num_readers=1,
+                num_preprocessing_threads=2)
+  config.update(changes)
+  return config
 
 
 def _convert(dataset_name, source, dataset_dir):

@@ -8,14 +8,13 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import json
 import logging
 
-from absl import flags
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import train_config
 from slimkit import checkpoints
-from slimkit import flags as slim_flags
 from slimkit import summaries
 from slimkit import train
 
@@ -23,25 +22,13 @@ SCALARS = {'total_loss', 'losses/cross_entropy', 'losses/regularization_loss',
            'learning_rate', 'accuracy', 'images_per_sec'}
 
 
-def make_config(train_dir, dataset_dir, **changes):
-  """The train flags' defaults with a small, fast, seeded LeNet-on-MNIST run."""
-  slim_flags.define_train_flags()
-  config = slim_flags.defaults(flags.FLAGS)
-  config.update(dataset_name='mnist', dataset_dir=dataset_dir, model_name='lenet',
-                train_dir=str(train_dir), batch_size=16, optimizer='momentum',
-                learning_rate=0.01, learning_rate_decay_type='fixed', weight_decay=0.0,
-                log_every_n_steps=4, random_seed=1, num_readers=1,
-                num_preprocessing_threads=2)
-  config.update(changes)
-  return config
-
 
 @pytest.fixture(scope='module')
 def first_run(tmp_path_factory, tiny_mnist_dir):
   """8 steps of LeNet with moving averages and exponential decay every 2 steps."""
   train_dir = tmp_path_factory.mktemp('first_run')
   # 64 samples / batch 16 = 4 steps per epoch; 0.5 epochs per decay = 2 steps.
-  config = make_config(train_dir, tiny_mnist_dir, max_number_of_steps=8,
+  config = train_config(train_dir, tiny_mnist_dir, max_number_of_steps=8,
                        moving_average_decay=0.9, learning_rate_decay_type='exponential',
                        learning_rate_decay_factor=0.5, num_epochs_per_decay=0.5,
                        weight_decay=0.0004)
@@ -77,6 +64,21 @@ def test_run_writes_summaries_and_run_config(first_run):
   assert record['global_batch_size'] == 16 and record['moving_average_decay'] == 0.9
 
 
+def test_run_writes_train_stats_with_each_checkpoints_time(first_run):
+  config, _ = first_run
+  with open(os.path.join(config['train_dir'], 'train_stats.json')) as f:
+    stats = json.load(f)
+  assert (stats['start_step'], stats['end_step']) == (0, 8)
+  assert [c['step'] for c in stats['checkpoints']] == [8]
+  # The first (traced) step is timed apart from the steady ones.
+  assert stats['steady_steps'] == 7 and stats['steady_secs'] > 0
+  assert stats['steady_images_per_sec'] == pytest.approx(
+      7 * 16 / stats['steady_secs'])
+  assert 0 < stats['time_to_first_step'] <= stats['checkpoints'][0]['seconds'] <= \
+      stats['seconds']
+  assert stats['mixed_precision'] == 'float32' and 'CPU' in stats['device']
+
+
 def test_rerun_resumes_then_stops_at_max_steps(first_run, tmp_path):
   config, _ = first_run
   resumed = dict(config, train_dir=str(tmp_path / 'resumed'))
@@ -99,7 +101,7 @@ def test_warm_start_restores_all_but_excluded_and_trains_only_given_scopes(
     first_run, tmp_path, tiny_mnist_dir):
   source_config, _ = first_run
   source = checkpoints.read_variables(checkpoints.latest(source_config['train_dir']))
-  config = make_config(tmp_path / 'tuned', tiny_mnist_dir, max_number_of_steps=3,
+  config = train_config(tmp_path / 'tuned', tiny_mnist_dir, max_number_of_steps=3,
                        checkpoint_path=source_config['train_dir'],
                        checkpoint_exclude_scopes='LeNet/fc4', trainable_scopes='LeNet/fc4')
   train.run(config)
@@ -129,7 +131,7 @@ def test_warm_start_restores_all_but_excluded_and_trains_only_given_scopes(
 def test_warm_start_into_another_head_names_the_variables(first_run, tmp_path,
                                                           tiny_mnist_dir):
   source_config, _ = first_run
-  config = make_config(tmp_path / 'offset', tiny_mnist_dir, max_number_of_steps=1,
+  config = train_config(tmp_path / 'offset', tiny_mnist_dir, max_number_of_steps=1,
                        labels_offset=5, checkpoint_path=source_config['train_dir'])
   with pytest.raises(ValueError, match=r'LeNet/fc4/kernel checkpoint \[1024, 10\] vs '
                      r'model \[1024, 5\].*--checkpoint_exclude_scopes=LeNet/fc4'):
@@ -139,7 +141,7 @@ def test_warm_start_into_another_head_names_the_variables(first_run, tmp_path,
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path,
                                                                   tiny_mnist_dir):
-  config = make_config(tmp_path / 'nan', tiny_mnist_dir, max_number_of_steps=4,
+  config = train_config(tmp_path / 'nan', tiny_mnist_dir, max_number_of_steps=4,
                        optimizer='sgd')
   train.run(config)
   # An infinite rate turns the weights to nan after step 5; step 6's loss is nan.
@@ -151,7 +153,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path,
 
 def test_adamw_skips_the_l2_loss_and_bfloat16_keeps_float32_weights(tmp_path,
                                                                      tiny_cifar_dir):
-  config = make_config(tmp_path / 'adamw', tiny_cifar_dir, dataset_name='cifar10',
+  config = train_config(tmp_path / 'adamw', tiny_cifar_dir, dataset_name='cifar10',
                        model_name='cifarnet', max_number_of_steps=2, optimizer='adamw',
                        weight_decay=0.01, mixed_precision='bfloat16', batch_size=8,
                        log_every_n_steps=1)
@@ -172,7 +174,7 @@ def test_adamw_skips_the_l2_loss_and_bfloat16_keeps_float32_weights(tmp_path,
     ({'dataset_dir': '/nonexistent/dir'}, 'holds no converted dataset'),
 ])
 def test_bad_input_fails_before_training(tmp_path, tiny_mnist_dir, changes, message):
-  config = make_config(tmp_path / 'bad', tiny_mnist_dir, max_number_of_steps=1)
+  config = train_config(tmp_path / 'bad', tiny_mnist_dir, max_number_of_steps=1)
   config.update(changes)
   with pytest.raises((ValueError, FileNotFoundError), match=message):
     train.run(config)

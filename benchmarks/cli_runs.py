@@ -1,0 +1,204 @@
+"""The real scripts as subprocesses, and the files they write, for the benchmarks.
+
+The table benchmarks measure what a user gets from the command line: each run is
+download_and_convert_data.py, train_image_classifier.py or eval_image_classifier.py
+started as a new process, and the figures come from the files those scripts write
+(train_stats.json, eval_<step>.json), not from timers around library calls.
+"""
+
+import csv
+import glob
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get('SLIM_SHARED_DATASETS', '/work/shared/datasets')
+
+# Where the shared copies of each dataset are, as download_and_convert_data.py's
+# --source accepts them.
+SHARED_SOURCES = {
+    'cifar10': 'cifar10/cifar10-jpg.tar.gz',
+    'mnist': 'mnist',
+    'flowers': 'flowers/flower_photos_sample.tgz',
+}
+
+
+class RunError(RuntimeError):
+  """A script exited non-zero; the message is its last error line and the log."""
+
+
+def run_script(script, flags, log_path, env=None):
+  """Runs ROOT/script with --name=value flags; returns its wall time in seconds.
+
+  stdout and stderr go to log_path. Raises RunError naming the log on failure.
+  """
+  args = [sys.executable, os.path.join(ROOT, script)]
+  args += ['--%s=%s' % (k, v) for k, v in flags.items() if v is not None]
+  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  full_env.update(env or {})
+  os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+  start = time.time()
+  with open(log_path, 'w') as log:
+    log.write('$ %s\n' % ' '.join(args))
+    log.flush()
+    code = subprocess.call(args, stdout=log, stderr=subprocess.STDOUT, env=full_env,
+                           cwd=ROOT)
+  seconds = time.time() - start
+  if code:
+    raise RunError('%s exited %d: %s (log: %s)'
+                   % (script, code, _last_error(log_path), log_path))
+  return seconds
+
+
+def _last_error(log_path):
+  with open(log_path) as f:
+    lines = [l.strip() for l in f if l.strip()]
+  errors = [l for l in lines if 'error' in l.lower()]
+  return (errors or lines or ['no output'])[-1][:300]
+
+
+def converted(dataset_name, dataset_dir, work_dir, source=None):
+  """A converted dataset directory: dataset_dir if given, else one made in work_dir.
+
+  Without dataset_dir the shared copy (or source) is converted with
+  download_and_convert_data.py once; a finished conversion is reused.
+  """
+  if dataset_dir:
+    return dataset_dir
+  out = os.path.join(work_dir, 'data', dataset_name)
+  if os.path.exists(os.path.join(out, 'dataset_info.json')):
+    return out
+  source = source or os.path.join(SHARED, SHARED_SOURCES[dataset_name])
+  run_script('download_and_convert_data.py',
+             {'dataset_name': dataset_name, 'dataset_dir': out, 'source': source},
+             os.path.join(work_dir, 'logs', 'convert_%s.log' % dataset_name))
+  return out
+
+
+def train(train_dir, flags, log_path, env=None):
+  """train_image_classifier.py into train_dir; returns its train_stats.json dict.
+
+  The dict gains 'wall_seconds': the process's whole life, start-up included.
+  """
+  flags = dict(flags, train_dir=train_dir)
+  wall = run_script('train_image_classifier.py', flags, log_path, env)
+  stats = read_json(os.path.join(train_dir, 'train_stats.json'))
+  stats['wall_seconds'] = wall
+  return stats
+
+
+def evaluate(checkpoint_path, eval_dir, flags, log_path, env=None):
+  """eval_image_classifier.py; returns the newest eval_<step>.json in eval_dir."""
+  flags = dict(flags, checkpoint_path=checkpoint_path, eval_dir=eval_dir)
+  run_script('eval_image_classifier.py', flags, log_path, env)
+  results = eval_results(eval_dir)
+  if not results:
+    raise RunError('eval_image_classifier.py wrote no eval_<step>.json to %s'
+                   % eval_dir)
+  return results[-1]
+
+
+def eval_results(eval_dir):
+  """Every eval_<step>.json in eval_dir, by step."""
+  results = [read_json(p) for p in glob.glob(os.path.join(eval_dir, 'eval_*.json'))]
+  return sorted(results, key=lambda r: r['step'])
+
+
+def read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def cpu_model():
+  """The CPU's model name, from /proc/cpuinfo where there is one."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def cpu_name():
+  """The CPU model and how many cores this process may use."""
+  return '%s (%d cores)' % (cpu_model(), len(os.sched_getaffinity(0)))
+
+
+LOSSY_NOTE = ('That copy is JPEG-compressed (lossy): accuracy on it is not '
+              'comparable to results on the original data.')
+
+
+def define_run_flags(flags, prefix):
+  """--dataset_dir, --source, --work_dir, --output_dir, --max_num_batches of the
+  CIFAR-10 table benchmarks; prefix names their temporary work dir."""
+  flags.DEFINE_string('dataset_dir', None, 'A converted CIFAR-10 directory (default: '
+                      'convert the shared copy into --work_dir).')
+  flags.DEFINE_string('source', None, 'download_and_convert_data.py --source when '
+                      '--dataset_dir is not given (default: the shared JPEG copy).')
+  flags.DEFINE_string('work_dir', None, 'Train and eval dirs, logs (default: a new '
+                      'temporary directory %s*).' % prefix)
+  flags.DEFINE_string('output_dir', None, 'Where the tables go (default: '
+                      '<work_dir>/results).')
+  flags.DEFINE_integer('max_num_batches', None, 'Evaluate only this many batches of '
+                       '100 test images (default: all 10,000).', lower_bound=1)
+
+
+def setup_run(flag_values, prefix):
+  """(work_dir, output_dir, CIFAR-10 dataset_dir, note on the data) from those flags."""
+  work_dir = flag_values.work_dir or tempfile.mkdtemp(prefix=prefix)
+  output_dir = flag_values.output_dir or os.path.join(work_dir, 'results')
+  dataset_dir = converted('cifar10', flag_values.dataset_dir, work_dir,
+                          flag_values.source)
+  return work_dir, output_dir, dataset_dir, data_note(dataset_dir)
+
+
+def data_note(dataset_dir):
+  """Where the converted data came from, and whether it is a lossy copy."""
+  info = read_json(os.path.join(dataset_dir, 'dataset_info.json'))
+  note = 'Data: %s, converted from %s.' % (info['name'], info.get('source') or
+                                           'the official download')
+  if info.get('lossy_source'):
+    note += ' ' + LOSSY_NOTE
+  return note
+
+
+def write_table(rows, columns, out_dir, name, title=None, notes=()):
+  """Writes name.md and name.csv to out_dir; returns the markdown text.
+
+  rows: dicts; columns: (key, header) pairs; a missing or None value prints '-'.
+  """
+  os.makedirs(out_dir, exist_ok=True)
+  cell = lambda v: '-' if v is None else str(v)
+  lines = ['## %s' % title, ''] if title else []
+  lines.append('| %s |' % ' | '.join(h for _, h in columns))
+  lines.append('|%s|' % '|'.join('---' for _ in columns))
+  for row in rows:
+    lines.append('| %s |' % ' | '.join(cell(row.get(k)) for k, _ in columns))
+  lines += [''] + ['%s' % n for n in notes]
+  text = '\n'.join(lines).rstrip() + '\n'
+  with open(os.path.join(out_dir, name + '.md'), 'w') as f:
+    f.write(text)
+  with open(os.path.join(out_dir, name + '.csv'), 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow([h for _, h in columns])
+    for row in rows:
+      writer.writerow(['' if row.get(k) is None else row.get(k) for k, _ in columns])
+  return text
+
+
+def duration(seconds):
+  """'1 h 02 min', '12 min 05 s', '42.0 s'."""
+  if seconds is None:
+    return None
+  if seconds >= 3600:
+    return '%d h %02d min' % (seconds // 3600, seconds // 60 % 60)
+  if seconds >= 60:
+    return '%d min %02d s' % (seconds // 60, seconds % 60)
+  return '%.1f s' % seconds

@@ -38,6 +38,9 @@ networks_map = {
     'cifarnet': _spec(cifarnet.cifarnet, 32, 'cifarnet', ['logits']),
     'lenet': _spec(lenet.lenet, 28, 'lenet', ['fc4']),
     'custom_cnn': _spec(custom_cnn.custom_cnn, 32, 'cifar', ['Logits']),
+    # 1.5x the widths: a larger teacher for distillation (benchmarks/distill_bench.py).
+    'custom_cnn_wide': _spec(custom_cnn.custom_cnn, 32, 'cifar', ['Logits'],
+                             widths=(96, 192, 384)),
     'inception_v1': _spec(inception_v1.inception_v1, 224, 'inception',
                           ['Logits']),
     'inception_v1_cifar': _spec(inception_v1.inception_v1, 32, 'cifar',

@@ -8,7 +8,7 @@ image [H, W, C] (C = 1 or 3). `name` is a preprocessing or a net name:
   lenet                                      -> lenet
   inception*, mobilenet*, nasnet*, pnasnet*  -> inception   (Slim's mapping)
   resnet*, vgg*                              -> vgg         (Slim's mapping)
-  cifar, custom_cnn, *_cifar                 -> cifar       (small images, native size)
+  cifar, custom_cnn*, *_cifar                -> cifar       (small images, native size)
 
 Options (all off or preset-default unless given; None means default):
   use_grayscale, grayscale_formula ('rec601'|'rec709'|'mean'), grayscale_channels
@@ -41,6 +41,7 @@ PRESETS = {
 _NET_PREFIXES = (
     ('inception', 'inception'), ('mobilenet', 'inception'), ('nasnet', 'inception'),
     ('pnasnet', 'inception'), ('resnet', 'vgg'), ('vgg', 'vgg'),
+    ('custom_cnn', 'cifar'),
 )
 _EXACT = {'custom_cnn': 'cifar', 'cifarnet': 'cifarnet', 'lenet': 'lenet',
           'cifar': 'cifar'}

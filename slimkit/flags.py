@@ -206,6 +206,19 @@ def define_train_flags():
   _define('float', 'cutout_prob', 1.0,
           '(new) Probability of random erasing per image.', lower_bound=0.0,
           upper_bound=1.0)
+  _define('string', 'teacher_model_name', None,
+          '(new) Distil from this net of nets_factory (with '
+          '--teacher_checkpoint_path); it may differ from --model_name.')
+  _define('string', 'teacher_checkpoint_path', None,
+          '(new) The teacher\'s checkpoint or train dir; never updated.')
+  _define('integer', 'teacher_image_size', None,
+          '(new) Teacher input size (default: from its run_config.json, else its '
+          'net\'s default).', lower_bound=1)
+  _define('float', 'distillation_temperature', 4.0,
+          '(new) Softmax temperature T of teacher and student (2 to 5 typical).')
+  _define('float', 'distillation_weight', 0.3,
+          '(new) lambda: loss = (1 - lambda) * cross-entropy + lambda * T^2 * '
+          'KL(teacher || student).')
   _define('float', 'mixup_alpha', 0.0, '(new) Mixup Beta(alpha, alpha) (0 = off).',
           lower_bound=0.0)
   _define('float', 'cutmix_alpha', 0.0, '(new) CutMix Beta(alpha, alpha) (0 = off).',

@@ -30,6 +30,7 @@ from nets import scopes
 from preprocessing import augment
 from preprocessing import preprocessing_factory
 from slimkit import checkpoints
+from slimkit import distill
 from slimkit import inputs
 from slimkit import learning_rate as learning_rate_lib
 from slimkit import optimizers
@@ -40,7 +41,7 @@ TARGET_CALL_SECS = 0.5       # a call to the loop lasts about this long (1 worke
 MAX_STEPS_PER_CALL = 1000
 # Order of the values the step returns (summed over replicas).
 METRICS = ('total_loss', 'cross_entropy', 'aux_loss', 'regularization_loss',
-           'correct')
+           'distillation_loss', 'correct')
 
 # ==============================================================================
 # Checks on the flags, before anything is built.
@@ -76,6 +77,7 @@ def check_config(config):
   if config.get('train_image_size') is not None and config['train_image_size'] < 1:
     raise ValueError('--train_image_size must be >= 1, got %d'
                      % config['train_image_size'])
+  distill.check_config(config)
 
 
 # ==============================================================================
@@ -94,11 +96,14 @@ def targets_for(labels, num_classes, label_smoothing=0.0):
   return targets
 
 
-def compute_losses(end_points, targets, regularization_losses, global_batch_size):
+def compute_losses(end_points, targets, regularization_losses, global_batch_size,
+                   distillation=None):
   """This replica's share of Slim's losses; summed over replicas they are the means.
 
   Cross-entropy terms are summed over the replica's examples and divided by the
   GLOBAL batch; the regularization loss is divided by the number of replicas.
+  distillation: None, or (teacher logits, temperature, weight): the total then has
+  (1 - weight) * cross_entropy + weight * distillation_loss (slimkit/distill.py).
   """
   def cross_entropy(logits):
     per_example = tf.nn.softmax_cross_entropy_with_logits(
@@ -114,9 +119,36 @@ def compute_losses(end_points, targets, regularization_losses, global_batch_size
     regularization = tf.nn.scale_regularization_loss(
         tf.add_n([tf.cast(l, tf.float32) for l in regularization_losses]))
   losses['regularization_loss'] = regularization
-  losses['total_loss'] = (losses['cross_entropy'] + losses['aux_loss'] +
-                          regularization)
+  fit = losses['cross_entropy']
+  losses['distillation_loss'] = tf.constant(0.0)
+  if distillation is not None:
+    teacher_logits, temperature, weight = distillation
+    losses['distillation_loss'] = distill.distillation_loss(
+        end_points['Logits'], teacher_logits, temperature, global_batch_size)
+    fit = (1.0 - weight) * fit + weight * losses['distillation_loss']
+  losses['total_loss'] = fit + losses['aux_loss'] + regularization
   return losses
+
+
+def freeze_batch_norm(model, trainable_scopes):
+  """Batch norm layers wholly outside trainable_scopes run in inference mode.
+
+  Frozen means frozen: their moving statistics keep the checkpoint's values instead
+  of drifting to the new dataset's batches (TF-Slim still updated them), as Keras's
+  fine-tuning guide does with layer.trainable = False. Returns the frozen layers.
+  """
+  frozen = []
+  pending = list(model.layers)
+  while pending:
+    layer = pending.pop()
+    pending.extend(getattr(layer, 'layers', []))
+    if not isinstance(layer, keras.layers.BatchNormalization):
+      continue
+    inside, _, _ = scopes.select(layer.variables, model.name, trainable_scopes)
+    if not inside:
+      layer.trainable = False
+      frozen.append(layer)
+  return frozen
 
 
 # ==============================================================================
@@ -249,6 +281,10 @@ class Trainer(object):
         color_jitter=config.get('color_jitter'),
         cutout_size=config.get('cutout_size'),
         cutout_prob=config.get('cutout_prob'))
+    self.teacher = None
+    if config.get('teacher_model_name'):
+      self.teacher = distill.Teacher(config, self.num_classes, self.split.channels)
+      self.preprocess_fn = self.teacher.paired_preprocessing(self.preprocess_fn)
     self.batch_transform = augment.batch_mix(
         mixup_alpha=config.get('mixup_alpha') or 0.0,
         cutmix_alpha=config.get('cutmix_alpha') or 0.0)
@@ -304,6 +340,8 @@ class Trainer(object):
           (self.image_size, self.image_size, self.channels),
           weight_decay=0.0 if decoupled else config.get('weight_decay', 0.0), **kwargs)
       self.variables_to_train = self._variables_to_train()
+      if self.teacher:
+        self.teacher.build()
       params = {k: config.get(k) for k in optimizers.DEFAULTS}
       optimizer = optimizers.configure_optimizer(name, self.schedule, **params)
       if decoupled:
@@ -326,6 +364,7 @@ class Trainer(object):
                        '(its top-level scopes: %s)' % (
                            ','.join(unmatched), self.model.name,
                            ', '.join(checkpoints.top_scopes(self.model))))
+    freeze_batch_norm(self.model, text)
     return inside
 
   # ----------------------------------------------------------------------------
@@ -446,11 +485,17 @@ class Trainer(object):
   def train_step(self, images, labels):
     """One update on this replica's share of the batch; returns METRICS values."""
     targets = targets_for(labels, self.num_classes, self.config.get('label_smoothing'))
+    distillation = None
+    if self.teacher:
+      images, teacher_images = images
+      distillation = (self.teacher.logits(teacher_images),
+                      self.config['distillation_temperature'],
+                      self.config['distillation_weight'])
     with tf.GradientTape() as tape:
       end_points = self.model(images, training=True)
       self.has_aux = 'AuxLogits' in end_points  # read when tracing, for summaries
       losses = compute_losses(end_points, targets, self.model.losses,
-                              self.global_batch)
+                              self.global_batch, distillation)
       loss = losses['total_loss']
       if self.loss_scaled:
         loss = self.optimizer.scale_loss(loss)
@@ -603,9 +648,10 @@ class Trainer(object):
     if self.max_steps:
       eta = ', ETA %s' % _duration((self.max_steps - step) * v['sec_per_step'])
     total = '%d/%d' % (step, self.max_steps) if self.max_steps else str(step)
-    logging.info('step %s: loss %.4f (cross-entropy %.4f), lr %.4g, accuracy %.3f, '
+    soft = (', distillation %.4f' % v['distillation_loss']) if self.teacher else ''
+    logging.info('step %s: loss %.4f (cross-entropy %.4f%s), lr %.4g, accuracy %.3f, '
                  '%.1f images/s, %.3f s/step%s', total, v['total_loss'],
-                 v['cross_entropy'], v['learning_rate'], v['accuracy'],
+                 v['cross_entropy'], soft, v['learning_rate'], v['accuracy'],
                  v['images_per_sec'], v['sec_per_step'], eta)
 
   def _summarize(self, step, metrics, since, now):
@@ -617,6 +663,8 @@ class Trainer(object):
                'accuracy': v['accuracy']}
     if self.has_aux:
       scalars['losses/aux_loss'] = v['aux_loss']
+    if self.teacher:
+      scalars['losses/distillation_loss'] = v['distillation_loss']
     if step > since[0]:
       scalars['images_per_sec'] = v['images_per_sec']
     self.writer.scalars(step, scalars)
@@ -689,6 +737,10 @@ def _train(config, deploy, strategy, started):
                trainer.num_classes, trainer.image_size, trainer.image_size,
                trainer.channels, trainer.global_batch, trainer.num_replicas,
                config['optimizer'], learning_rate_lib.describe(trainer.schedule))
+  if trainer.teacher:
+    logging.info('distilling from %s: temperature %g, weight %g',
+                 trainer.teacher.describe(), config['distillation_temperature'],
+                 config['distillation_weight'])
   if trainer.max_steps is not None and step >= trainer.max_steps:
     logging.info('%s is already at step %d >= --max_number_of_steps=%d: nothing to '
                  'do', config['train_dir'], step, trainer.max_steps)

@@ -15,7 +15,7 @@ from nets import nets_factory  # noqa: E402
 from nets import scopes  # noqa: E402
 
 NAMES = [
-    'cifarnet', 'custom_cnn', 'inception_v1', 'inception_v1_cifar', 'lenet',
+    'cifarnet', 'custom_cnn', 'custom_cnn_wide', 'inception_v1', 'inception_v1_cifar', 'lenet',
     'mobilenet_v1', 'mobilenet_v1_025', 'mobilenet_v1_050', 'mobilenet_v1_075',
     'mobilenet_v1_cifar', 'resnet_v1_101', 'resnet_v1_152', 'resnet_v1_50',
     'resnet_v1_50_cifar']
@@ -71,7 +71,7 @@ def test_spec_follows_slims_maps(name, size, preprocessing, scope):
 
 
 # One name per builder; the other names share its builder and classifier.
-DISTINCT = {'cifarnet': [], 'lenet': [], 'custom_cnn': [],
+DISTINCT = {'cifarnet': [], 'lenet': [], 'custom_cnn': ['custom_cnn_wide'],
             'inception_v1': ['inception_v1_cifar'],
             'resnet_v1_50': ['resnet_v1_50_cifar', 'resnet_v1_101',
                              'resnet_v1_152'],

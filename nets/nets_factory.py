@@ -103,6 +103,15 @@ def _builder_kwargs(name, spec, kwargs):
   return merged
 
 
+def builder_defaults(name):
+  """{option: default} of the name's builder, its fixed kwargs included."""
+  spec = get_spec(name)
+  defaults = {k: p.default for k, p in inspect.signature(spec.fn).parameters.items()
+              if p.default is not inspect.Parameter.empty}
+  defaults.update(spec.kwargs)
+  return defaults
+
+
 def build_model(name, num_classes, input_shape=None, weight_decay=0.0,
                 **kwargs):
   """Builds the named net as a keras.Model whose call returns end_points.

@@ -206,6 +206,12 @@ def define_train_flags():
   _define('float', 'cutout_prob', 1.0,
           '(new) Probability of random erasing per image.', lower_bound=0.0,
           upper_bound=1.0)
+  _define('float', 'batch_norm_decay', None,
+          '(new) Decay of the batch norm moving averages (default: the net\'s own, as '
+          'in TF-Slim: 0.9997 Inception V1 and MobileNet V1, 0.997 ResNet, 0.9 '
+          'custom_cnn). Runs of a few thousand steps need 0.99 or less, or evaluation '
+          'uses statistics that never caught up with the weights.',
+          lower_bound=0.0)
   _define('string', 'teacher_model_name', None,
           '(new) Distil from this net of nets_factory (with '
           '--teacher_checkpoint_path); it may differ from --model_name.')

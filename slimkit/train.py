@@ -66,9 +66,10 @@ def check_config(config):
   for flag in ('save_interval_steps', 'save_summaries_steps'):
     if config.get(flag) is not None and config[flag] < 1:
       raise ValueError('--%s must be >= 1 (or unset), got %d' % (flag, config[flag]))
-  decay = config.get('moving_average_decay')
-  if decay is not None and not 0.0 < decay < 1.0:
-    raise ValueError('--moving_average_decay must be in (0, 1), got %g' % decay)
+  for flag in ('moving_average_decay', 'batch_norm_decay'):
+    decay = config.get(flag)
+    if decay is not None and not 0.0 < decay < 1.0:
+      raise ValueError('--%s must be in (0, 1), got %g' % (flag, decay))
   smoothing = config.get('label_smoothing', 0.0)
   if not 0.0 <= smoothing < 1.0:
     raise ValueError('--label_smoothing must be in [0, 1), got %g' % smoothing)
@@ -325,6 +326,13 @@ class Trainer(object):
     kwargs = {}
     if config.get('activation'):
       kwargs['activation'] = config['activation']
+    decay = config.get('batch_norm_decay')
+    if decay is not None:
+      if 'batch_norm_decay' in nets_factory.builder_defaults(config['model_name']):
+        kwargs['batch_norm_decay'] = decay
+      else:  # a preset's value meets a net without batch norm
+        logging.warning('--batch_norm_decay=%g ignored: %s has no batch norm', decay,
+                        config['model_name'])
     self.schedule = learning_rate_lib.configure_learning_rate(
         self.split.num_samples, self.global_batch,
         decay_type=config.get('learning_rate_decay_type', 'exponential'),

@@ -26,6 +26,14 @@ def test_list_networks():
   assert sorted(nets_factory.networks_map) == NAMES
 
 
+def test_builder_defaults_merge_the_names_fixed_options():
+  assert nets_factory.builder_defaults('custom_cnn_wide')['widths'] == (96, 192, 384)
+  assert nets_factory.builder_defaults('custom_cnn')['widths'] == (64, 128, 256)
+  assert nets_factory.builder_defaults('resnet_v1_50')['batch_norm_decay'] == 0.997
+  assert nets_factory.builder_defaults('inception_v1_cifar')['small_input'] is True
+  assert 'batch_norm_decay' not in nets_factory.builder_defaults('lenet')
+
+
 def test_unknown_name_lists_the_choices():
   with pytest.raises(ValueError) as info:
     nets_factory.get_network_fn('inception_v9', 10)

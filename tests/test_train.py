@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import train_config
+from deployment import model_deploy
 from slimkit import checkpoints
 from slimkit import summaries
 from slimkit import train
@@ -172,6 +173,7 @@ def test_adamw_skips_the_l2_loss_and_bfloat16_keeps_float32_weights(tmp_path,
     ({'trainable_scopes': 'LeNet/fc9'}, '--trainable_scopes: LeNet/fc9 matched no'),
     ({'optimizer': 'sgd', 'activation': 'elu'}, "unknown option.*activation"),
     ({'dataset_dir': '/nonexistent/dir'}, 'holds no converted dataset'),
+    ({'batch_norm_decay': 1.0}, r'--batch_norm_decay must be in \(0, 1\), got 1'),
 ])
 def test_bad_input_fails_before_training(tmp_path, tiny_mnist_dir, changes, message):
   config = train_config(tmp_path / 'bad', tiny_mnist_dir, max_number_of_steps=1)
@@ -179,3 +181,26 @@ def test_bad_input_fails_before_training(tmp_path, tiny_mnist_dir, changes, mess
   with pytest.raises((ValueError, FileNotFoundError), match=message):
     train.run(config)
   assert checkpoints.latest(config['train_dir']) is None
+
+
+def _batch_norm_momenta(config):
+  deploy = model_deploy.DeploymentConfig.from_config(config)
+  trainer = train.Trainer(config, deploy, deploy.strategy(), 0.0)
+  return {l.momentum for l in trainer.model.layers
+          if isinstance(l, keras.layers.BatchNormalization)}
+
+
+def test_batch_norm_decay_reaches_every_batch_norm_layer(tmp_path, tiny_cifar_dir):
+  common = dict(dataset_name='cifar10', model_name='mobilenet_v1_cifar')
+  assert _batch_norm_momenta(train_config(tmp_path / 'a', tiny_cifar_dir,
+                                          **common)) == {0.9997}  # Slim's default
+  assert _batch_norm_momenta(train_config(tmp_path / 'b', tiny_cifar_dir,
+                                          batch_norm_decay=0.95, **common)) == {0.95}
+
+
+def test_batch_norm_decay_is_ignored_by_nets_without_batch_norm(tmp_path, tiny_mnist_dir,
+                                                                caplog):
+  config = train_config(tmp_path / 'lenet', tiny_mnist_dir, batch_norm_decay=0.9)
+  with caplog.at_level(logging.WARNING):
+    assert _batch_norm_momenta(config) == set()
+  assert '--batch_norm_decay=0.9 ignored: lenet has no batch norm' in caplog.text

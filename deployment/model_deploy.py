@@ -15,15 +15,33 @@ Here the same flags pick a tf.distribute.Strategy, which does the replication:
 Inputs are read and preprocessed on the host CPU and prefetched to the replicas.
 """
 
+import contextlib
 import json
 import os
 
 from absl import logging
+import keras
 import tensorflow as tf
 
 WORKER_JOB = 'worker'
 PS_JOB = 'ps'
 CHIEF_JOB = 'chief'
+
+
+@contextlib.contextmanager
+def precision_policy(mixed_precision):
+  """Keras' global dtype policy for --mixed_precision inside the block, restored after.
+
+  'bfloat16' and 'float16' compute in that type with float32 variables; None and
+  'float32' (which overrides a preset's choice) keep float32.
+  """
+  policy = keras.mixed_precision.global_policy()
+  if mixed_precision in ('bfloat16', 'float16'):
+    keras.mixed_precision.set_global_policy('mixed_' + mixed_precision)
+  try:
+    yield
+  finally:
+    keras.mixed_precision.set_global_policy(policy)
 
 
 def configure_logical_cpus(num_devices):

@@ -33,12 +33,12 @@ import sys
 import time
 
 from absl import logging
-import keras
 import numpy as np
 import tensorflow as tf
 import tqdm
 
 from datasets import dataset_factory
+from deployment import model_deploy
 from nets import nets_factory
 from preprocessing import preprocessing_factory
 from slimkit import checkpoints
@@ -250,15 +250,10 @@ class Evaluator(object):
     self.config = config
     self.setup = setup
     self.use_ema = bool(config.get('moving_average_decay'))
-    policy = keras.mixed_precision.global_policy()
-    if config.get('mixed_precision') in ('bfloat16', 'float16'):
-      keras.mixed_precision.set_global_policy('mixed_' + config['mixed_precision'])
-    try:
+    with model_deploy.precision_policy(config.get('mixed_precision')):
       self.model = nets_factory.build_model(
           setup.model_name, setup.num_classes,
           (setup.image_size, setup.image_size, setup.channels), **setup.net_options)
-    finally:
-      keras.mixed_precision.set_global_policy(policy)
     spec = tf.TensorSpec([None, setup.image_size, setup.image_size, setup.channels],
                          tf.float32)
     self.logits_fn = tf.function(self._logits, input_signature=[spec],

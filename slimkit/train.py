@@ -727,13 +727,8 @@ def run(config):
     logging.info(note)
   if config.get('random_seed') is not None:
     keras.utils.set_random_seed(config['random_seed'])
-  policy = keras.mixed_precision.global_policy()
-  if config.get('mixed_precision') in ('bfloat16', 'float16'):
-    keras.mixed_precision.set_global_policy('mixed_' + config['mixed_precision'])
-  try:
+  with model_deploy.precision_policy(config.get('mixed_precision')):
     return _train(config, deploy, strategy, started)
-  finally:
-    keras.mixed_precision.set_global_policy(policy)
 
 
 def _train(config, deploy, strategy, started):

@@ -114,6 +114,15 @@ def read_json(path):
     return json.load(f)
 
 
+def net_complexity(model_name, image_size=None, num_classes=10):
+  """nets.complexity.summarize of the named net at image_size (default: its own)."""
+  from nets import complexity  # pylint: disable=g-import-not-at-top
+  from nets import nets_factory  # pylint: disable=g-import-not-at-top
+  size = image_size or nets_factory.default_image_size(model_name)
+  return complexity.summarize(nets_factory.build_model(model_name, num_classes,
+                                                       (size, size, 3)))
+
+
 def cpu_model():
   """The CPU's model name, from /proc/cpuinfo where there is one."""
   try:

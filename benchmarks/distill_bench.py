@@ -51,14 +51,6 @@ COLUMNS = (('model', 'model'), ('role', 'role'), ('steps', 'steps'),
            ('train_time', 'training time'))
 
 
-def complexity_of(model_name):
-  from nets import complexity  # pylint: disable=g-import-not-at-top
-  from nets import nets_factory  # pylint: disable=g-import-not-at-top
-  size = nets_factory.default_image_size(model_name)
-  return complexity.summarize(nets_factory.build_model(model_name, 10,
-                                                       (size, size, 3)))
-
-
 def train_and_measure(model, role, steps, train_dir, dataset_dir, work_dir,
                       extra=None):
   logs = os.path.join(work_dir, 'logs')
@@ -81,7 +73,7 @@ def train_and_measure(model, role, steps, train_dir, dataset_dir, work_dir,
       'model_name': model, 'checkpoint_path': train_dir, 'output_file': export_dir,
       'dataset_name': 'cifar10', 'dataset_dir': dataset_dir, 'tflite': True},
       os.path.join(logs, 'export_%s.log' % role))
-  counts = complexity_of(model)
+  counts = cli_runs.net_complexity(model)
   size = os.path.getsize(os.path.join(export_dir, 'model.tflite'))
   return {
       'model': model, 'role': role, 'steps': result['step'],

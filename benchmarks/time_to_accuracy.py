@@ -53,13 +53,6 @@ COLUMNS = (('step', 'step'), ('epochs', 'epochs'), ('minutes', 'training minutes
            ('top1', 'top-1 %'), ('top5', 'top-5 %'))
 
 
-def macs_per_image(model_name, image_size):
-  from nets import complexity  # pylint: disable=g-import-not-at-top
-  from nets import nets_factory  # pylint: disable=g-import-not-at-top
-  model = nets_factory.build_model(model_name, 10, (image_size, image_size, 3))
-  return complexity.summarize(model)
-
-
 def curve(stats, results, num_samples):
   """Rows of (step, epochs, minutes, top-1, top-5), one per evaluated checkpoint."""
   seconds = {c['step']: c['seconds'] for c in stats['checkpoints']}
@@ -121,7 +114,7 @@ def main(argv):
   results = cli_runs.eval_results(eval_dir)
   rows = curve(stats, results, config['dataset_num_samples'])
   size = config['image_size']
-  counts = macs_per_image(FLAGS.model_name, size)
+  counts = cli_runs.net_complexity(FLAGS.model_name, size)
   images = stats['steady_steps'] * stats['global_batch_size']
   train_flops = 3 * 2 * counts['macs']
   achieved = (train_flops * images / stats['steady_secs'] / 1e9

@@ -48,6 +48,32 @@ class DatasetSplit:
     features = tf.io.parse_single_example(serialized, FEATURES)
     return self.decode(features['image/encoded']), features['image/class/label']
 
+  def find_damage(self, exc=None):
+    """'<shard>: <what is wrong> at record <i>' for the first bad record, or None.
+
+    Run only after reading failed (it reads the whole split): it checks every
+    record's length and CRC; after an error other than a DataLossError (an image
+    that does not decode, a record that is not an Example) it also parses them.
+    """
+    from slimkit import errors  # pylint: disable=g-import-not-at-top
+    parse = exc is not None and not isinstance(exc, tf.errors.DataLossError)
+    for path in self.files:
+      if not os.path.isfile(path):
+        return '%s: missing file' % path
+      index = 0
+      try:
+        for record in tf.data.TFRecordDataset(path):
+          if parse:
+            self.parse(record)
+          index += 1
+      except tf.errors.DataLossError as e:
+        return '%s: damaged or truncated at record %d (%s)' % (
+            path, index, errors.first_line(e))
+      except tf.errors.InvalidArgumentError as e:
+        return '%s: record %d cannot be read as an image and label (%s)' % (
+            path, index, errors.first_line(e))
+    return None
+
   def read(self, shuffle_files=False, seed=None, num_readers=4):
     """tf.data.Dataset of parse()d (image, label) pairs, one pass.
 

@@ -11,6 +11,7 @@ such a line too, naming the file. `describe(exc)` is what the scripts print
 
 import contextlib
 import os
+import re
 import sys
 
 
@@ -24,6 +25,24 @@ class UserError(ValueError):
 _READ_ERRORS = (IndexError, EOFError, OSError, UnicodeDecodeError)
 
 
+# A check that runs inside TensorFlow (a tf.data map, a tf.function) cannot raise
+# UserError: it fails an assertion whose text carries the message between these
+# marks (see graph_message); describe() and reading() turn it back into one line.
+MARK, END_MARK = '<bad-input>', '</bad-input>'
+_MARKED = re.compile(re.escape(MARK) + '(.*?)' + re.escape(END_MARK), re.S)
+
+
+def marked(message):
+  """The text a graph-side check fails with, for a message describe() recovers."""
+  return MARK + message + END_MARK
+
+
+def graph_message(exc):
+  """The message a graph-side check put in exc, or None."""
+  found = _MARKED.search(str(getattr(exc, 'message', None) or exc))
+  return one_line(found.group(1)) if found else None
+
+
 def one_line(text):
   return ' '.join(str(text).split())
 
@@ -33,17 +52,30 @@ def _tf_errors():
   return getattr(tf, 'errors', None)
 
 
+# Lines of a TensorFlow error that locate the failing op, not what went wrong.
+_TF_NOISE = re.compile(r'^(Graph execution error:|Detected at node |File "|\[\[)')
+
+
 def first_line(exc):
-  """The useful part of an exception's text: TF's messages run to pages."""
+  """The useful part of an exception's text: TF's messages run to pages.
+
+  A graph-mode error starts with 'Graph execution error:' and the Python stack of
+  the failing op; what went wrong is the first line after it.
+  """
   message = getattr(exc, 'message', None) or str(exc) or type(exc).__name__
   for line in str(message).splitlines():
-    if line.strip():
-      return line.strip()
+    line = line.strip()
+    if line and not _TF_NOISE.match(line):
+      line = re.sub(r'^(\{\{function_node [^}]*\}\} )+', '', line)
+      return re.sub(r'\s*(\[\[\{\{.*|\[Op:[^\]]*\].*)$', '', line) or line
   return type(exc).__name__
 
 
 def describe(exc):
   """The one-line message for bad input, or None if exc is a bug (keep the trace)."""
+  found = graph_message(exc)
+  if found:
+    return found
   if isinstance(exc, (ValueError, FileNotFoundError, NotADirectoryError,
                       IsADirectoryError, PermissionError, FileExistsError,
                       FloatingPointError)):
@@ -69,19 +101,26 @@ def reading(what, fix, locate=None):
   """Turns an error from reading users' files into a UserError.
 
   what: the files, as the user knows them ('--checkpoint_path=/x/ckpt-5').
-  fix: what to do about it ('re-run download_and_convert_data.py').
-  locate: optional fn() -> str naming the exact damaged file, called only on error
-    (e.g. a scan of the shards); its text replaces `what` when it returns one.
+  fix: what to do about it ('re-run download_and_convert_data.py'), or a fn() -> str
+    called on error (to name what is known only then, e.g. the last checkpoint).
+  locate: optional fn(exc) -> str naming the exact damaged file and what is wrong
+    with it, called only on error (e.g. a scan of the shards); its text replaces
+    '<what>: damaged or truncated (<TensorFlow's words>)' when it returns one.
+  A graph-side check's message (see marked) is kept as it is, followed by fix.
   """
   try:
     yield
   except UserError:
     raise
   except Exception as e:  # pylint: disable=broad-except
-    if not _is_read_error(e):
+    found = graph_message(e)
+    if found is None and not _is_read_error(e):
       raise
-    where = (locate() if locate else None) or what
-    raise UserError('%s: %s (%s); %s' % (where, _damage(e), first_line(e), fix)) from e
+    advice = fix() if callable(fix) else fix
+    if found is None:
+      found = (locate(e) if locate else None) or '%s: %s (%s)' % (
+          what, _damage(e), first_line(e))
+    raise UserError('%s; %s' % (found, advice)) from e
 
 
 def _is_read_error(exc):

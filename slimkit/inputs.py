@@ -41,6 +41,7 @@ import numbers
 import tensorflow as tf
 
 from preprocessing import seeds as seeds_lib
+from slimkit import errors
 
 AUTOTUNE = tf.data.AUTOTUNE
 CACHE_MAX_DECODED_BYTES = 2**30         # auto-cache fixed-size sets up to this
@@ -119,10 +120,11 @@ def build_input(split, preprocess_fn, batch_size, *, is_training, image_size,
   if num_pipelines > 1 and not shard_files:
     dataset = dataset.shard(num_pipelines, pipeline_id)
 
-  def parse(serialized):
+  def parse(path, index, serialized):
     image, label = split.parse(serialized)
     image.set_shape(_static_shape(split))
-    return image, tf.cast(label, tf.int64) - labels_offset
+    label = tf.cast(label, tf.int64) - labels_offset
+    return image, checked_label(label, num_classes, labels_offset, path, index)
 
   if cache_path is not None:
     dataset = dataset.map(parse, num_parallel_calls=parallel,
@@ -144,8 +146,8 @@ def build_input(split, preprocess_fn, batch_size, *, is_training, image_size,
   takes_seed = _takes_seed(preprocess_fn)
 
   def preprocess(element, index):
-    # element: a serialized record, or (image, label) when cached decoded.
-    image, label = element if cache_path is not None else parse(element)
+    # element: (shard, index, serialized record), or (image, label) when cached.
+    image, label = element if cache_path is not None else parse(*element)
     if takes_seed and index is not None:
       seed_i = seeds_lib.fold_in(element_seed, index)
       image = preprocess_fn(image, height, width, seed=seed_i)
@@ -158,7 +160,7 @@ def build_input(split, preprocess_fn, batch_size, *, is_training, image_size,
                                       num_parallel_calls=parallel,
                                       deterministic=True)
   else:
-    dataset = dataset.map(lambda *e: preprocess(e if len(e) > 1 else e[0], None),
+    dataset = dataset.map(lambda *e: preprocess(e, None),
                           num_parallel_calls=parallel, deterministic=deterministic)
   dataset = dataset.batch(batch_size, drop_remainder=drop_remainder,
                           num_parallel_calls=parallel, deterministic=deterministic)
@@ -176,15 +178,42 @@ def build_input(split, preprocess_fn, batch_size, *, is_training, image_size,
 
 
 def _records(files, is_training, seed, num_readers, deterministic):
-  """Serialized records: file order when evaluating, interleaved when training."""
-  if not is_training:
-    return tf.data.TFRecordDataset(files)
+  """(shard, index in shard, serialized record): file order when evaluating,
+  interleaved when training. The position names a bad record in errors."""
   dataset = tf.data.Dataset.from_tensor_slices(files)
+  if not is_training:
+    return dataset.flat_map(_positioned)
   dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
   cycle = min(num_readers, len(files))
-  return dataset.interleave(tf.data.TFRecordDataset, cycle_length=cycle,
+  return dataset.interleave(_positioned, cycle_length=cycle,
                             block_length=1, num_parallel_calls=cycle,
                             deterministic=deterministic)
+
+
+def _positioned(path):
+  return tf.data.TFRecordDataset(path).enumerate().map(
+      lambda index, record: (path, index, record))
+
+
+def checked_label(label, num_classes, labels_offset, path, index):
+  """label, or a one-line error naming the shard and record if it is not a class.
+
+  A label outside [0, num_classes) would give an all-zero one-hot target: the net
+  would learn from garbage without a word. The message is built only on failure.
+  """
+  ok = tf.logical_and(label >= 0, label < num_classes)
+
+  def fail():
+    message = tf.strings.join([
+        errors.MARK, path, ': record ', tf.strings.as_string(index), ' has label ',
+        tf.strings.as_string(label + labels_offset),
+        '; with --labels_offset=%d the labels must be in [%d, %d) for %d classes'
+        % (labels_offset, labels_offset, labels_offset + num_classes, num_classes),
+        errors.END_MARK])
+    with tf.control_dependencies([tf.debugging.Assert(ok, [message])]):
+      return tf.identity(label)
+
+  return tf.cond(ok, lambda: label, fail)
 
 
 def _cache_path(cache, split, is_training, num_samples):

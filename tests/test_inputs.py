@@ -5,6 +5,7 @@ import os
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import json
+import re
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ import tensorflow as tf
 
 from preprocessing import augment
 from preprocessing import preprocessing_factory
+from slimkit import errors
 from slimkit import inputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,9 +107,31 @@ def test_eval_reads_every_record_once_in_file_order(tiny):
 
 
 def test_labels_offset_and_num_classes(tiny):
-  ds = inputs.build_input(tiny, _cifar(False), 40, is_training=False, image_size=8,
+  upper = TinySplit(tiny.files[2:], 20, 40, (8, 8, 3))  # labels 20..39
+  ds = inputs.build_input(upper, _cifar(False), 20, is_training=False, image_size=8,
                           labels_offset=1)
-  np.testing.assert_array_equal(next(iter(ds))[1].numpy(), np.arange(40) - 1)
+  np.testing.assert_array_equal(next(iter(ds))[1].numpy(), np.arange(20, 40) - 1)
+
+
+@pytest.mark.parametrize('is_training', [False, True])
+def test_a_label_outside_the_classes_stops_naming_shard_record_and_label(
+    tiny, is_training):
+  # Label 0 with --labels_offset=1 (shard 0, record 0); 30 of 30 classes (shard 3).
+  for offset, num_classes, shard, label, valid in ((1, 40, 0, 0, '[1, 40)'),
+                                                   (0, 30, 3, 30, '[0, 30)')):
+    split = TinySplit(tiny.files, 40, num_classes, (8, 8, 3))
+    ds = inputs.build_input(split, _cifar(is_training), 8, is_training=is_training,
+                            image_size=8, labels_offset=offset, seed=1, cache=False)
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+      _take(ds, 10)
+    found = re.fullmatch(
+        r'(.*): record (\d+) has label (\d+); with --labels_offset=(\d) the labels must '
+        r'be in (.*) for (\d+) classes', errors.graph_message(info.value))
+    assert found.group(1) == tiny.files[shard]
+    # Shard k holds labels 10k..10k+9 in order; shuffled training meets any first.
+    index = int(found.group(2))
+    assert int(found.group(3)) == label + index and (is_training or index == 0)
+    assert found.group(4, 5, 6) == (str(offset), valid, str(num_classes - offset))
 
 
 def test_train_seed_gives_the_same_batches_whatever_the_parallelism(tiny):
@@ -231,6 +255,7 @@ tf.config.set_logical_device_configuration(
 sys.path.insert(0, os.path.join(sys.argv[1], 'tests'))
 from test_inputs import TinySplit
 from preprocessing import preprocessing_factory
+from slimkit import errors
 from slimkit import inputs
 split = TinySplit(json.loads(sys.argv[2]), 40, 40, (8, 8, 3))
 strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])

@@ -14,6 +14,9 @@ from slimkit import cli  # first: it quiets TensorFlow's C++ logging
 
 from absl import flags  # pylint: disable=g-bad-import-order
 
+from slimkit import errors
+from slimkit import manifest
+
 flags.DEFINE_string('saved_model', None,
                     'Directory written by export_inference_graph.py --output_file.')
 flags.DEFINE_integer('top_k', 5, 'How many classes to print per image.', lower_bound=1)
@@ -72,8 +75,11 @@ def load(saved_model_dir):
     raise FileNotFoundError('--saved_model=%s: not a SavedModel directory (no '
                             'saved_model.pb); make one with export_inference_graph.py'
                             % saved_model_dir)
+  manifest.check_export(saved_model_dir)
   tf = _tf()
-  loaded = tf.saved_model.load(saved_model_dir)
+  with errors.reading('--saved_model=%s' % saved_model_dir,
+                      're-run export_inference_graph.py'):
+    loaded = tf.saved_model.load(saved_model_dir)
   if 'serving_default' not in loaded.signatures:
     raise ValueError('--saved_model=%s has no serving_default signature'
                      % saved_model_dir)

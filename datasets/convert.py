@@ -18,6 +18,7 @@ from datasets import flowers
 from datasets import image_folder
 from datasets import mnist
 from datasets import tfrecords
+from slimkit import errors
 
 DATASETS = {'cifar10': cifar10, 'mnist': mnist, 'flowers': flowers,
             'image_folder': image_folder}
@@ -34,8 +35,7 @@ def _check_flags(dataset_name, dataset_dir, source, num_shards, validation_size,
                      % (dataset_name, ', '.join(DATASETS)))
   if not dataset_dir:
     raise ValueError('--dataset_dir is required: the folder to write the TFRecords to')
-  if os.path.exists(dataset_dir) and not os.path.isdir(dataset_dir):
-    raise ValueError('--dataset_dir=%s exists and is not a folder' % dataset_dir)
+  errors.check_output_dir('dataset_dir', dataset_dir)
   if output_name is not None and not NAME_PATTERN.match(output_name):
     raise ValueError('--output_name=%r: use letters, digits, "_", "-" and "." only'
                      % output_name)

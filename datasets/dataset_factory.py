@@ -124,8 +124,8 @@ def get_split(name, split_name, dataset_dir):
            for k in range(num_shards)]
   missing = [f for f in files if not os.path.isfile(f)]
   if missing:
-    raise FileNotFoundError('%s: %d of the %d %s shards are missing (first: %s); convert '
-                            'the dataset again with --overwrite'
+    raise FileNotFoundError('%s: %d of the %d %s shards are missing (first: %s); re-run '
+                            'download_and_convert_data.py with --overwrite'
                             % (dataset_dir, len(missing), num_shards, split_name,
                                os.path.basename(missing[0])))
   labels_path = os.path.join(dataset_dir, dataset_info.LABELS_FILE)

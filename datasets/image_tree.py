@@ -77,6 +77,8 @@ def find_layout(files):
     tops = {parts[0] for parts, _, _ in entries if len(parts) > 1}
     if len(tops) != 1 or tops.pop().lower() in SPLIT_FOLDERS:
       break
+    if not any(len(parts) > 2 for parts, _, _ in entries):
+      break  # the one folder holds images: it is a class, not a wrapper
     entries = [(parts[1:], path, payload) for parts, path, payload in entries
                if len(parts) > 1]
   tops = {parts[0] for parts, _, _ in entries if len(parts) > 1}

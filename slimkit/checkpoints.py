@@ -14,11 +14,14 @@ them, so eval and export can rebuild the net.
 """
 
 import os
+import re
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
 from nets import scopes
+from slimkit import errors
 
 CHECKPOINT_NAME = 'ckpt'
 _SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
@@ -113,27 +116,30 @@ def _unescape(name):
 
 def read_variables(prefix, group='model'):
   """{variable.path: np.ndarray} of one group ('model' or 'ema') of a checkpoint."""
-  reader = tf.train.load_checkpoint(prefix)
-  head = group + '/'
-  out = {}
-  for key in reader.get_variable_to_shape_map():
-    if key.startswith(head) and key.endswith(_SUFFIX):
-      local = key[len(head):-len(_SUFFIX)]
-      if '/' in local:  # a nested object, e.g. optimizer slots: not a model variable
-        continue
-      out[_unescape(local)] = reader.get_tensor(key)
+  with errors.reading(prefix, DAMAGED_FIX):
+    reader = tf.train.load_checkpoint(prefix)
+    head = group + '/'
+    out = {}
+    for key in reader.get_variable_to_shape_map():
+      if key.startswith(head) and key.endswith(_SUFFIX):
+        local = key[len(head):-len(_SUFFIX)]
+        if '/' in local:  # a nested object, e.g. optimizer slots: not a model variable
+          continue
+        out[_unescape(local)] = reader.get_tensor(key)
   return out
 
 
 def restore_model(model, checkpoint_path, model_scope=None, exclude_scopes=None,
-                  ignore_missing_vars=False, use_ema=False, flag='--checkpoint_path'):
+                  ignore_missing_vars=False, use_ema=False, flag='--checkpoint_path',
+                  fine_tuning=True):
   """Assigns a model's variables from a checkpoint, by variable path.
 
   exclude_scopes: Slim-style comma list; those variables keep their fresh values.
   use_ema: read the EMA shadow values (falls back to an error if the run had none).
   Returns (restored paths, excluded paths, missing paths that were ignored).
   Raises ValueError naming every variable whose shape differs, and every missing one
-  unless ignore_missing_vars.
+  unless ignore_missing_vars; its advice names the fine-tuning flags only when
+  fine_tuning (evaluation, export and a teacher do not have them).
   """
   prefix = require_latest(checkpoint_path, flag)
   model_scope = model_scope if model_scope is not None else model.name
@@ -164,19 +170,25 @@ def restore_model(model, checkpoint_path, model_scope=None, exclude_scopes=None,
     detail = '; '.join('%s checkpoint %s vs model %s' % (
         scopes.to_slim(model_scope, p), a, b) for p, a, b in wrong)
     hint = sorted({scopes.to_slim(model_scope, _head(p)) for p, _, _ in wrong})
-    raise ValueError('%s=%s does not fit %s: %d variable(s) differ in shape: %s. '
-                     'Exclude them with --checkpoint_exclude_scopes=%s' % (
-                         flag, prefix, model_scope, len(wrong), detail, ','.join(hint)))
+    advice = ('Exclude them with --checkpoint_exclude_scopes=%s' % ','.join(hint)
+              if fine_tuning else _OTHER_NET)
+    raise ValueError('%s=%s does not fit %s: %d variable(s) differ in shape: %s. %s' % (
+        flag, prefix, model_scope, len(wrong), detail, advice))
   if missing and not ignore_missing_vars:
     shown = ', '.join(scopes.to_slim(model_scope, p) for p in missing[:5])
     more = ' and %d more' % (len(missing) - 5) if len(missing) > 5 else ''
-    raise ValueError('%s=%s lacks %d variable(s) of %s: %s%s (is it another model? pass '
-                     '--ignore_missing_vars to keep their fresh values)' % (
-                         flag, prefix, len(missing), model_scope, shown, more))
+    advice = ('is it another model? pass --ignore_missing_vars to keep their fresh '
+              'values' if fine_tuning else _OTHER_NET)
+    raise ValueError('%s=%s lacks %d variable(s) of %s: %s%s (%s)' % (
+        flag, prefix, len(missing), model_scope, shown, more, advice))
   for v, value in restored:
     v.assign(value.astype(np.dtype(v.dtype)) if value.dtype != np.dtype(v.dtype)
              else value)
   return [v.path for v, _ in restored], [v.path for v in excluded], missing
+
+
+_OTHER_NET = ('Was it trained for another net or class count? Use the --model_name and '
+              'dataset (and --labels_offset) it was trained with')
 
 
 def _head(path):
@@ -191,3 +203,136 @@ def top_scopes(model):
     if _head(v.path) not in seen:
       seen.append(_head(v.path))
   return seen
+
+
+# ==============================================================================
+# Integrity: a checkpoint that reads in full, and resuming past damaged ones.
+# ==============================================================================
+
+DAMAGED_FIX = ('use an intact checkpoint (an older ckpt-<step> of the same train dir) '
+               'or train again')
+DAMAGED_MARK = '.damaged'
+_STEP_FILE = re.compile(r'^%s-(\d+)\.index$' % CHECKPOINT_NAME)
+# What reading a damaged bundle raises (IndexError: 'Read less bytes than requested').
+READ_ERRORS = (tf.errors.OpError, IndexError, EOFError, ValueError, OSError)
+
+
+def verify(prefix):
+  """None if every tensor of the checkpoint reads in full, else why not (one line).
+
+  TensorFlow's bundle keeps a CRC32C per tensor and checks it on every read, so
+  reading each tensor once finds a cut or a flipped byte (it costs one read of the
+  .data file).
+  """
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+    for key in reader.get_variable_to_shape_map():
+      reader.get_tensor(key)
+  except READ_ERRORS as e:
+    return errors.first_line(e)
+  return None
+
+
+def step_prefixes(train_dir):
+  """The train dir's ckpt-<step> prefixes on disk, newest first."""
+  found = []
+  for name in os.listdir(train_dir):
+    match = _STEP_FILE.match(name)
+    if match:
+      found.append((int(match.group(1)), os.path.join(train_dir, name[:-len('.index')])))
+  return [prefix for _, prefix in sorted(found, reverse=True)]
+
+
+def newest_intact(train_dir):
+  """(newest prefix of train_dir that reads in full or None, [(damaged, why)] newer)."""
+  damaged = []
+  for prefix in step_prefixes(train_dir):
+    why = verify(prefix)
+    if why is None:
+      return prefix, damaged
+    damaged.append((prefix, why))
+  return None, damaged
+
+
+def require_intact(path, flag='--checkpoint_path'):
+  """require_latest(path) that reads in full, or a one-line error naming the flag."""
+  prefix = require_latest(path, flag)
+  why = verify(prefix)
+  if why is None:
+    return prefix
+  advice = DAMAGED_FIX
+  if os.path.isdir(str(path)):
+    intact, _ = newest_intact(str(path))
+    if intact:
+      advice = 'its newest intact checkpoint is %s=%s' % (flag, intact)
+  raise errors.UserError('%s=%s: checkpoint %s is damaged or truncated (%s); %s'
+                         % (flag, path, prefix, why, advice))
+
+
+def set_aside(prefix):
+  """Renames a damaged checkpoint's files to <prefix>.damaged[-N].*; returns that prefix.
+
+  Kept for the user to inspect, and out of the way of a new save at the same step
+  and of the checkpoint rotation (max_checkpoints_to_keep).
+  """
+  directory, base = os.path.split(prefix)
+  target, n = prefix + DAMAGED_MARK, 1
+  while any(name.startswith(os.path.basename(target) + '.') for name in os.listdir(directory)):
+    n += 1
+    target = '%s%s-%d' % (prefix, DAMAGED_MARK, n)
+  for name in os.listdir(directory):
+    if name.startswith(base + '.') and not name.startswith(base + DAMAGED_MARK):
+      os.replace(os.path.join(directory, name),
+                 os.path.join(directory, os.path.basename(target) + name[len(base):]))
+  return target
+
+
+def prepare_resume(train_dir):
+  """Makes the train dir's newest intact checkpoint the one training resumes from.
+
+  Damaged newer checkpoints are set aside (never deleted) and dropped from the
+  'checkpoint' state file, which is rewritten from the files on disk (so a damaged
+  state file is repaired too). Raises a one-line error if every checkpoint is damaged.
+  Returns the resume prefix or None.
+  """
+  if not os.path.isdir(train_dir):
+    return None
+  prefixes = step_prefixes(train_dir)
+  if not prefixes:
+    return None
+  intact, damaged = newest_intact(train_dir)
+  if intact is None:
+    raise errors.UserError(
+        '--train_dir=%s: every checkpoint is damaged or truncated (%s: %s); move them '
+        'away to train from scratch, or pass a new --train_dir'
+        % (train_dir, damaged[0][0], damaged[0][1]))
+  for prefix, why in damaged:
+    kept = set_aside(prefix)
+    logging.warning('resume: skipped %s, damaged or truncated (%s); its files are kept '
+                    'as %s.*', prefix, why, kept)
+  state_paths = _state_paths(train_dir)
+  keep = [p for p in prefixes if p not in dict(damaged)]
+  ordered = [p for p in state_paths if p in keep] or sorted(keep, key=_step_number)
+  if intact not in ordered:
+    ordered.append(intact)
+  if damaged or state_paths[-1:] != [intact]:
+    tf.compat.v1.train.update_checkpoint_state(  # relative: the dir may move
+        train_dir, os.path.basename(intact),
+        all_model_checkpoint_paths=[os.path.basename(p) for p in ordered])
+  return intact
+
+
+def _state_paths(train_dir):
+  """The 'checkpoint' file's list, oldest first, as paths in train_dir ([] if unreadable)."""
+  try:
+    state = tf.train.get_checkpoint_state(train_dir)
+  except Exception:  # pylint: disable=broad-except  (a damaged text proto)
+    return []
+  if state is None:
+    return []
+  return [os.path.join(train_dir, os.path.basename(p))
+          for p in state.all_model_checkpoint_paths]
+
+
+def _step_number(prefix):
+  return int(prefix.rsplit('-', 1)[-1])

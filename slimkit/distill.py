@@ -72,7 +72,7 @@ class Teacher(object):
   def __init__(self, config, num_classes, input_channels):
     self.model_name = config['teacher_model_name']
     self.path = config['teacher_checkpoint_path']
-    prefix = checkpoints.require_latest(self.path, FLAG)
+    prefix = checkpoints.require_intact(self.path, FLAG)
     run_config = run_config_lib.read(prefix)
     run_config_lib.check_model_name(self.model_name, run_config,
                                     '--teacher_model_name', prefix)
@@ -95,7 +95,7 @@ class Teacher(object):
         self.model_name, self.num_classes,
         (self.image_size, self.image_size, self.channels), **self.net_options)
     self.model.trainable = False
-    checkpoints.restore_model(self.model, self.prefix, flag=FLAG)
+    checkpoints.restore_model(self.model, self.prefix, flag=FLAG, fine_tuning=False)
     return self.model
 
   def paired_preprocessing(self, student_fn):

@@ -132,6 +132,8 @@ def _is_read_error(exc):
                                                 tf_errors.OutOfRangeError,
                                                 tf_errors.UnknownError)):
     return True
+  if tf_errors is not None and type(exc) is tf_errors.OpError:  # pylint: disable=unidiomatic-typecheck
+    return True  # a tensor bundle's 'Checksum does not match' comes as the base class
   return isinstance(exc, _READ_ERRORS)
 
 

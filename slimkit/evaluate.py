@@ -73,6 +73,8 @@ def check_config(config):
     raise ValueError('You must supply the dataset directory with --dataset_dir')
   if not config.get('checkpoint_path'):
     raise ValueError('--checkpoint_path: expected a train dir or a checkpoint prefix')
+  if os.path.exists(config['dataset_dir']):  # a missing one: get_split says what to run
+    errors.check_input_dir('dataset_dir', config['dataset_dir'], 'dataset directory')
   errors.check_output_dir('eval_dir', config.get('eval_dir'))
   if config.get('timeout') and not config.get('eval_interval_secs'):
     raise ValueError('--timeout only applies to continuous evaluation: also set '
@@ -203,7 +205,8 @@ class Evaluator(object):
 
   def evaluate(self, prefix):
     """Restores prefix and runs one pass; returns the result dict (see write_result)."""
-    checkpoints.restore_model(self.model, prefix, use_ema=self.use_ema)
+    checkpoints.restore_model(self.model, prefix, use_ema=self.use_ema,
+                              fine_tuning=False)
     step = checkpoints.step_of(prefix)
     if step is None:
       step = _number_of(prefix)
@@ -212,8 +215,11 @@ class Evaluator(object):
     start = time.time()
     batches = tqdm.tqdm(self.dataset, total=self.num_batches, file=sys.stderr,
                         unit='batch', desc='eval step %d' % step, leave=False)
-    for images, labels in batches:
-      metrics.update(self.logits_fn(images).numpy(), labels.numpy())
+    with errors.reading('--dataset_dir=%s' % self.config['dataset_dir'],
+                        're-run download_and_convert_data.py for this dataset',
+                        locate=setup.split.find_damage):
+      for images, labels in batches:
+        metrics.update(self.logits_fn(images).numpy(), labels.numpy())
     seconds = time.time() - start
     values = metrics.result()
     config = self.config
@@ -334,7 +340,7 @@ def run(config):
   try:
     if config.get('eval_interval_secs'):
       return _continuous(config, session)
-    prefix = checkpoints.require_latest(config['checkpoint_path'])
+    prefix = checkpoints.require_intact(config['checkpoint_path'])
     return [session.evaluate(prefix)]
   finally:
     session.close()
@@ -350,8 +356,10 @@ def pending_checkpoints(train_dir, eval_dir):
     prefix = os.path.join(train_dir, os.path.basename(path))  # the dir may have moved
     try:
       step = checkpoints.step_of(prefix)
-    except (tf.errors.NotFoundError, tf.errors.DataLossError):
-      continue  # deleted by the trainer's max_to_keep since the state was read
+    except checkpoints.READ_ERRORS:
+      if not os.path.exists(prefix + '.index'):
+        continue  # deleted by the trainer's max_to_keep since the state was read
+      step = None  # damaged: _continuous names it
     step = _number_of(prefix) if step is None else step
     if not os.path.exists(result_path(eval_dir, step)):
       out.append((step, prefix))
@@ -370,7 +378,7 @@ def final_step_done(train_dir, eval_dir):
   newest = os.path.join(train_dir, os.path.basename(state.model_checkpoint_path))
   try:
     step = checkpoints.step_of(newest)
-  except (tf.errors.NotFoundError, tf.errors.DataLossError):
+  except checkpoints.READ_ERRORS:
     return False
   return step is not None and step >= last and os.path.exists(
       result_path(eval_dir, step))
@@ -383,11 +391,19 @@ def _continuous(config, session):
   interval = config['eval_interval_secs']
   timeout = config.get('timeout')
   results = []
+  damaged = set()
   last_new = time.time()
   logging.info('watching %s every %d s%s', train_dir, interval,
                ' (timeout %d s)' % timeout if timeout else '')
   while True:
     for step, prefix in pending_checkpoints(train_dir, eval_dir):
+      why = checkpoints.verify(prefix) if os.path.exists(prefix + '.index') else None
+      if why is not None:
+        if prefix not in damaged:
+          logging.warning('step %d: %s is damaged or truncated (%s); skipped', step,
+                          prefix, why)
+          damaged.add(prefix)
+        continue
       try:
         results.append(session.evaluate(prefix))
       except (tf.errors.NotFoundError, FileNotFoundError):

@@ -30,11 +30,13 @@ import tensorflow as tf
 from datasets import dataset_info
 from nets import nets_factory
 from slimkit import checkpoints
+from slimkit import errors
+from slimkit import manifest
 from slimkit import run_config as run_config_lib
 
 TFLITE_FILE = 'model.tflite'
 TEXT_GRAPH_FILE = 'graph.pbtxt'
-CONFIG_FILE = 'export_config.json'
+CONFIG_FILE = manifest.EXPORT_RECORD
 
 
 def check_config(config):
@@ -42,9 +44,7 @@ def check_config(config):
   if not config.get('output_file'):
     raise ValueError('--output_file: expected the directory to write the SavedModel to')
   output = config['output_file']
-  if os.path.isfile(output):
-    raise ValueError('--output_file=%s is a file; the export is a SavedModel '
-                     'directory: pass a directory path' % output)
+  errors.check_output_dir('output_file', output)  # a SavedModel is a directory
   if (os.path.isdir(output) and os.listdir(output) and
       not os.path.exists(os.path.join(output, 'saved_model.pb'))):
     raise ValueError('--output_file=%s is a non-empty directory that is not a '
@@ -186,7 +186,7 @@ def run(config):
   checkpoint_path = config.get('checkpoint_path')
   prefix = run_config = None
   if checkpoint_path:
-    prefix = checkpoints.require_latest(checkpoint_path)
+    prefix = checkpoints.require_intact(checkpoint_path)
     run_config = run_config_lib.read(prefix)
   setup = resolve(config, run_config)
   model = nets_factory.build_model(
@@ -195,7 +195,7 @@ def run(config):
       **setup['net_options'])
   use_ema = bool(config.get('moving_average_decay'))
   if prefix:
-    checkpoints.restore_model(model, prefix, use_ema=use_ema)
+    checkpoints.restore_model(model, prefix, use_ema=use_ema, fine_tuning=False)
   else:
     logging.warning('no --checkpoint_path: exporting freshly initialised weights')
   output = os.path.abspath(config['output_file'])
@@ -220,7 +220,8 @@ def run(config):
     record.update({'checkpoint_path': os.path.abspath(prefix) if prefix else None,
                    'step': checkpoints.step_of(prefix) if prefix else None,
                    'moving_average': use_ema, 'quantized_tflite': bool(
-                       config.get('tflite') and config.get('quantize'))})
+                       config.get('tflite') and config.get('quantize')),
+                   'files': manifest.digests(tmp)})  # checked by classify_image.py
     run_config_lib.write_json_atomic(os.path.join(tmp, CONFIG_FILE), record)
     _replace_dir(tmp, output)
   finally:
@@ -234,3 +235,4 @@ def run(config):
 def read_export_config(saved_model_dir):
   with open(os.path.join(saved_model_dir, CONFIG_FILE)) as f:
     return json.load(f)
+

@@ -54,6 +54,8 @@ def check_config(config):
   """Raises ValueError with one line naming the flag for bad values."""
   if not config.get('dataset_dir'):
     raise ValueError('You must supply the dataset directory with --dataset_dir')
+  if os.path.exists(config['dataset_dir']):  # a missing one: get_split says what to run
+    errors.check_input_dir('dataset_dir', config['dataset_dir'], 'dataset directory')
   errors.check_output_dir('train_dir', config.get('train_dir'))
   model_deploy.check_master(config.get('master'))
   if config.get('quantize_delay', -1) >= 0:
@@ -419,7 +421,7 @@ class Trainer(object):
       status.assert_existing_objects_matched()
     except AssertionError:
       # Name the model variables that differ, if that is the problem.
-      checkpoints.restore_model(self.model, prefix, flag='--train_dir')
+      checkpoints.restore_model(self.model, prefix, flag='--train_dir', fine_tuning=False)
       raise ValueError('--train_dir=%s: its checkpoint %s was written with another '
                        '--optimizer or --trainable_scopes; use a new --train_dir or '
                        'the same flags' % (self.train_dir, prefix)) from None
@@ -686,6 +688,13 @@ def steps_to_boundary(step, steps_per_call, max_steps, *every):
   return max(1, limit - step)
 
 
+def data_fix(trainer):
+  """What to do after bad data stopped training (nothing was saved after it)."""
+  last = trainer.manager.latest_checkpoint if trainer.manager else None
+  return ('re-run download_and_convert_data.py for this dataset; training stopped '
+          'without saving, last good checkpoint: %s' % (last or 'none'))
+
+
 def _duration(seconds):
   seconds = int(round(seconds))
   return '%d:%02d:%02d' % (seconds // 3600, seconds // 60 % 60, seconds % 60)
@@ -719,6 +728,8 @@ def run(config):
 
 
 def _train(config, deploy, strategy, started):
+  if deploy.is_chief:  # damaged newer checkpoints are set aside, not resumed from
+    checkpoints.prepare_resume(config['train_dir'])
   trainer = Trainer(config, deploy, strategy, started)
   how = trainer.initialize()
   step = trainer.current_step()
@@ -739,7 +750,9 @@ def _train(config, deploy, strategy, started):
   trainer.write_run_config()
   stop = StopRequest().install()
   try:
-    step, path = trainer.train(stop)
+    with errors.reading('--dataset_dir=%s' % config['dataset_dir'],
+                        lambda: data_fix(trainer), locate=trainer.split.find_damage):
+      step, path = trainer.train(stop)
     trainer.write_stats(step)
   finally:
     stop.uninstall()

@@ -33,27 +33,32 @@ def fail(message, code=EXIT_BAD_INPUT):
   sys.exit(code)
 
 
+def call(main, argv, positional=False):
+  """main(argv) under the one error mechanism; exits as the script would.
+
+  What run() does after parsing the flags; tests call it in-process.
+  """
+  if len(argv) > 1 and not positional:
+    fail('unexpected arguments %s (flags are --name=value)' % ' '.join(argv[1:]))
+  logging.set_verbosity(logging.INFO)
+  try:
+    code = main(argv)
+  except KeyboardInterrupt:
+    print('%s: interrupted' % script_name(), file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
+  except Exception as e:  # pylint: disable=broad-except
+    message = errors.describe(e)
+    if message is None:
+      raise
+    fail(message)
+  if code:
+    sys.exit(code)
+
+
 def run(main, positional=False):
   """app.run(main) with the shared prologue and the one error mechanism.
 
   positional: main takes arguments after the flags (classify_image.py's images);
     otherwise any is an error.
   """
-  def wrapped(argv):
-    if len(argv) > 1 and not positional:
-      fail('unexpected arguments %s (flags are --name=value)' % ' '.join(argv[1:]))
-    logging.set_verbosity(logging.INFO)
-    try:
-      code = main(argv)
-    except KeyboardInterrupt:
-      print('%s: interrupted' % script_name(), file=sys.stderr)
-      sys.exit(EXIT_INTERRUPTED)
-    except Exception as e:  # pylint: disable=broad-except
-      message = errors.describe(e)
-      if message is None:
-        raise
-      fail(message)
-    if code:
-      sys.exit(code)
-
-  app.run(wrapped)
+  app.run(lambda argv: call(main, argv, positional))

@@ -221,6 +221,13 @@ class Evaluator(object):
       for images, labels in batches:
         metrics.update(self.logits_fn(images).numpy(), labels.numpy())
     seconds = time.time() - start
+    expected = min(setup.split.num_samples, self.num_batches * self.batch_size)
+    if metrics.count != expected:  # a shard cut at a record boundary reads cleanly
+      raise errors.UserError(
+          '--dataset_dir=%s: read %d images of the %s split where its %s counts %d: '
+          'records are missing; re-run download_and_convert_data.py for this dataset'
+          % (self.config['dataset_dir'], metrics.count, setup.split.split_name,
+             'dataset_info.json', expected))
     values = metrics.result()
     config = self.config
     return {

@@ -25,6 +25,7 @@ from absl import logging
 
 from datasets import image_tree
 from datasets import plan
+from slimkit import errors
 
 NAME = 'imagenet'
 REMOTES = []
@@ -47,9 +48,12 @@ SYNSET_FILES = ('synset_words.txt', 'LOC_synset_mapping.txt', 'imagenet_metadata
 VAL_NAME = 'ILSVRC2012_val_%08d'  # line k of the devkit's and TF-Slim's files
 
 
+def _hidden(name):
+  return name.startswith('.') or name == '__MACOSX'
+
+
 def _subdirs(path):
-  return sorted(e.name for e in os.scandir(path)
-                if e.is_dir() and not image_tree._hidden(e.name))  # pylint: disable=protected-access
+  return sorted(e.name for e in os.scandir(path) if e.is_dir() and not _hidden(e.name))
 
 
 def _folders(source):
@@ -66,12 +70,12 @@ def _folders(source):
 def find_root(source):
   """The folder holding train/ (source or a wrapper below it)."""
   if not os.path.isdir(source):
-    raise ValueError('--source=%s: expected a folder holding train/<wnid>/ (extract '
+    raise errors.UserError('--source=%s: expected a folder holding train/<wnid>/ (extract '
                      'ILSVRC2012_img_train.tar and its per-class tars first)' % source)
   for _, path in _folders(source):
     if os.path.isdir(os.path.join(path, 'train')):
       return path
-  raise ValueError('--source=%s has no train/ folder; expected train/<wnid>/*.JPEG and val/ '
+  raise errors.UserError('--source=%s has no train/ folder; expected train/<wnid>/*.JPEG and val/ '
                    '(as downloaded from image-net.org)' % source)
 
 
@@ -91,12 +95,12 @@ def _read_lines(path):
     with open(path, encoding='utf-8') as f:
       return f.read().splitlines()
   except (OSError, UnicodeDecodeError) as e:
-    raise ValueError('cannot read %s: %s' % (path, getattr(e, 'strerror', None) or e)) from e
+    raise errors.UserError('cannot read %s: %s' % (path, getattr(e, 'strerror', None) or e)) from e
 
 
 def _check_wnid(wnid, path, line_number):
   if not WNID.match(wnid):
-    raise ValueError('%s line %d: %r is not a WordNet id (n + 8 digits)'
+    raise errors.UserError('%s line %d: %r is not a WordNet id (n + 8 digits)'
                      % (path, line_number, wnid))
   return wnid
 
@@ -109,7 +113,7 @@ def read_kaggle_solution(path):
       continue  # header: ImageId,PredictionString
     image, _, boxes = line.partition(',')
     if not boxes.split():
-      raise ValueError('%s line %d: expected "<ImageId>,<wnid> <box> ...", got %r'
+      raise errors.UserError('%s line %d: expected "<ImageId>,<wnid> <box> ...", got %r'
                        % (path, number, line))
     labels[image.strip()] = (_check_wnid(boxes.split()[0], path, number), number)
   return labels
@@ -126,13 +130,13 @@ def read_meta(path):
   try:
     from scipy import io as scipy_io  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise ValueError('%s: reading the devkit\'s meta.mat needs scipy (pip install scipy), '
+    raise errors.UserError('%s: reading the devkit\'s meta.mat needs scipy (pip install scipy), '
                      'or use val/<wnid>/ folders or LOC_val_solution.csv' % path) from e
   try:
     synsets = scipy_io.loadmat(path, squeeze_me=True)['synsets']
     rows = [(int(s['ILSVRC2012_ID']), str(s['WNID']), str(s['words'])) for s in synsets]
   except Exception as e:  # pylint: disable=broad-except  (loadmat raises many kinds)
-    raise ValueError('%s is not the ILSVRC2012 devkit\'s meta.mat (synsets with '
+    raise errors.UserError('%s is not the ILSVRC2012 devkit\'s meta.mat (synsets with '
                      'ILSVRC2012_ID, WNID, words): %s' % (path, e)) from e
   return ({i: wnid for i, wnid, _ in rows}, {wnid: words for _, wnid, words in rows})
 
@@ -144,7 +148,7 @@ def read_devkit_ground_truth(path, ids_to_wnids, meta_path):
     if not line.strip():
       continue
     if not line.strip().isdigit() or int(line) not in ids_to_wnids:
-      raise ValueError('%s line %d: %r is not an ILSVRC2012 id of %s'
+      raise errors.UserError('%s line %d: %r is not an ILSVRC2012 id of %s'
                        % (path, number, line.strip(), meta_path))
     labels[VAL_NAME % number] = (ids_to_wnids[int(line)], number)
   return labels
@@ -180,7 +184,7 @@ def _ground_truth(source):
   elif DEVKIT_GROUND_TRUTH in found:
     path = found[DEVKIT_GROUND_TRUTH]
     if ids_to_wnids is None:
-      raise ValueError('%s gives ILSVRC2012 ids, but no %s (ILSVRC2012_devkit_t12/data/) '
+      raise errors.UserError('%s gives ILSVRC2012 ids, but no %s (ILSVRC2012_devkit_t12/data/) '
                        'maps them to wnids; put it next to the ground truth' % (
                            path, DEVKIT_META))
     truth = read_devkit_ground_truth(path, ids_to_wnids, found[DEVKIT_META]), path
@@ -188,7 +192,7 @@ def _ground_truth(source):
 
 
 def _is_image(name):
-  return name.lower().endswith(IMAGE_EXTENSIONS) and not image_tree._hidden(name)  # pylint: disable=protected-access
+  return name.lower().endswith(IMAGE_EXTENSIONS) and not _hidden(name)
 
 
 def train_items(root):
@@ -196,11 +200,11 @@ def train_items(root):
   train = os.path.join(root, 'train')
   wnids = _subdirs(train)
   if not wnids:
-    raise ValueError('%s has no <wnid>/ class folders (are its per-class .tar files still '
+    raise errors.UserError('%s has no <wnid>/ class folders (are its per-class .tar files still '
                      'to be extracted?)' % train)
   for wnid in wnids:
     if not WNID.match(wnid):
-      raise ValueError('%s: %r is not a WordNet id (n + 8 digits); the imagenet converter '
+      raise errors.UserError('%s: %r is not a WordNet id (n + 8 digits); the imagenet converter '
                        'reads train/<wnid>/ (use --dataset_name=image_folder for other '
                        'class folders)' % (os.path.join(train, wnid), wnid))
   items = [('train/' + rel, path, rel.split('/')[0])
@@ -222,14 +226,14 @@ def val_items(source, root, wnids, truth):
     items = [('%s/%s' % (rel_val, rel), path, rel.split('/')[0])
              for rel, path in image_tree.list_files(val) if '/' in rel]
     for folder in sorted({wnid for _, _, wnid in items} - known):
-      raise ValueError('%s: unknown wnid %r, there is no train/%s folder'
+      raise errors.UserError('%s: unknown wnid %r, there is no train/%s folder'
                        % (os.path.join(val, folder), folder, folder))
     return items
   images = sorted(e.name for e in os.scandir(val) if e.is_file() and _is_image(e.name))
   if not images:
     return []
   if truth is None:
-    raise ValueError('%s holds %d images but no ground truth was found under --source=%s: '
+    raise errors.UserError('%s holds %d images but no ground truth was found under --source=%s: '
                      'expected %s, %s, or %s with %s (or val/<wnid>/ folders)' % (
                          val, len(images), source, KAGGLE_SOLUTION, SLIM_VAL_LABELS,
                          DEVKIT_GROUND_TRUTH, DEVKIT_META))
@@ -238,10 +242,10 @@ def val_items(source, root, wnids, truth):
   for name in images:
     key = os.path.splitext(name)[0]
     if key not in labels:
-      raise ValueError('%s has no label in %s' % (os.path.join(val, name), truth_path))
+      raise errors.UserError('%s has no label in %s' % (os.path.join(val, name), truth_path))
     wnid, line = labels[key]
     if wnid not in known:
-      raise ValueError('%s line %d: unknown wnid %r for %s, there is no train/%s folder'
+      raise errors.UserError('%s line %d: unknown wnid %r for %s, there is no train/%s folder'
                        % (truth_path, line, wnid, name, wnid))
     items.append(('%s/%s' % (rel_val, name), os.path.join(val, name), wnid))
   return items

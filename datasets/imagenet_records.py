@@ -10,6 +10,7 @@ import re
 import struct
 
 from datasets import imagenet
+from slimkit import errors
 
 SHARD = re.compile(r'^(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<total>\d{5})$')
 OFFICIAL_SHARDS = {'train': 1024, 'validation': 128}  # build_imagenet_data.py's defaults
@@ -37,12 +38,12 @@ def split_files(dataset_dir, split_name, found=None):
   """The complete, ordered shard list of split_name; one-line errors otherwise."""
   found = shards(dataset_dir) if found is None else found
   if split_name not in found:
-    raise ValueError('--dataset_split_name=%s: %s holds TF-Slim ImageNet shards of %s only '
+    raise errors.UserError('--dataset_split_name=%s: %s holds TF-Slim ImageNet shards of %s only '
                      '(no %s-00000-of-NNNNN)' % (split_name, dataset_dir,
                                                  ', '.join(sorted(found)), split_name))
   by_total = found[split_name]
   if len(by_total) > 1:
-    raise ValueError('%s mixes %s shards of %s totals (%s); remove the stale ones'
+    raise errors.UserError('%s mixes %s shards of %s totals (%s); remove the stale ones'
                      % (dataset_dir, split_name, len(by_total),
                         ', '.join('of-%05d' % t for t in sorted(by_total))))
   total, by_index = next(iter(by_total.items()))
@@ -67,7 +68,7 @@ def count_records(path):
       position = f.seek(struct.unpack('<Q', header[:8])[0] + 4, os.SEEK_CUR)  # data, crc
       count += 1
   if position != size:
-    raise ValueError('%s is truncated (its last record ends past the file\'s %d bytes)'
+    raise errors.UserError('%s is truncated (its last record ends past the file\'s %d bytes)'
                      % (path, size))
   return count
 

@@ -222,7 +222,7 @@ def cli(*args):
 def assert_one_error_line(result, *texts):
   assert result.returncode == 1, result.stderr
   lines = [l for l in result.stderr.splitlines() if l.strip()]
-  assert len(lines) == 1 and lines[0].startswith('error: '), lines
+  assert len(lines) == 1 and lines[0].startswith('download_and_convert_data.py: error: '), lines
   for text in texts:
     assert text in lines[0], lines
 

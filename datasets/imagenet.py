@@ -20,7 +20,6 @@ import os
 import random
 import re
 
-import numpy as np
 from absl import logging
 
 from datasets import image_tree
@@ -57,11 +56,11 @@ def _subdirs(path):
 
 
 def _folders(source):
-  """Folders from source down to SEARCH_DEPTH, breadth first, as (depth, path)."""
+  """Folders from source down to SEARCH_DEPTH, breadth first, not into the splits."""
   queue = collections.deque([(0, source)])
   while queue:
     depth, path = queue.popleft()
-    yield depth, path
+    yield path
     if depth < SEARCH_DEPTH:
       queue.extend((depth + 1, os.path.join(path, d)) for d in _subdirs(path)
                    if d.lower() not in ('train', 'test') + VAL_FOLDERS)
@@ -71,18 +70,18 @@ def find_root(source):
   """The folder holding train/ (source or a wrapper below it)."""
   if not os.path.isdir(source):
     raise errors.UserError('--source=%s: expected a folder holding train/<wnid>/ (extract '
-                     'ILSVRC2012_img_train.tar and its per-class tars first)' % source)
-  for _, path in _folders(source):
+                           'ILSVRC2012_img_train.tar and its per-class tars first)' % source)
+  for path in _folders(source):
     if os.path.isdir(os.path.join(path, 'train')):
       return path
-  raise errors.UserError('--source=%s has no train/ folder; expected train/<wnid>/*.JPEG and val/ '
-                   '(as downloaded from image-net.org)' % source)
+  raise errors.UserError('--source=%s has no train/ folder; expected train/<wnid>/*.JPEG '
+                         'and val/ (as downloaded from image-net.org)' % source)
 
 
 def find_files(source, names):
   """{name: path} of the first file of each name found within SEARCH_DEPTH of source."""
   found = {}
-  for _, path in _folders(source):
+  for path in _folders(source):
     for name in names:
       candidate = os.path.join(path, name)
       if name not in found and os.path.isfile(candidate):
@@ -95,13 +94,14 @@ def _read_lines(path):
     with open(path, encoding='utf-8') as f:
       return f.read().splitlines()
   except (OSError, UnicodeDecodeError) as e:
-    raise errors.UserError('cannot read %s: %s' % (path, getattr(e, 'strerror', None) or e)) from e
+    raise errors.UserError('cannot read %s: %s'
+                           % (path, getattr(e, 'strerror', None) or e)) from e
 
 
 def _check_wnid(wnid, path, line_number):
   if not WNID.match(wnid):
     raise errors.UserError('%s line %d: %r is not a WordNet id (n + 8 digits)'
-                     % (path, line_number, wnid))
+                           % (path, line_number, wnid))
   return wnid
 
 
@@ -114,7 +114,7 @@ def read_kaggle_solution(path):
     image, _, boxes = line.partition(',')
     if not boxes.split():
       raise errors.UserError('%s line %d: expected "<ImageId>,<wnid> <box> ...", got %r'
-                       % (path, number, line))
+                             % (path, number, line))
     labels[image.strip()] = (_check_wnid(boxes.split()[0], path, number), number)
   return labels
 
@@ -130,14 +130,15 @@ def read_meta(path):
   try:
     from scipy import io as scipy_io  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise errors.UserError('%s: reading the devkit\'s meta.mat needs scipy (pip install scipy), '
-                     'or use val/<wnid>/ folders or LOC_val_solution.csv' % path) from e
+    raise errors.UserError('%s: reading the devkit\'s meta.mat needs scipy (pip install '
+                           'scipy), or use val/<wnid>/ folders or LOC_val_solution.csv'
+                           % path) from e
   try:
     synsets = scipy_io.loadmat(path, squeeze_me=True)['synsets']
     rows = [(int(s['ILSVRC2012_ID']), str(s['WNID']), str(s['words'])) for s in synsets]
   except Exception as e:  # pylint: disable=broad-except  (loadmat raises many kinds)
     raise errors.UserError('%s is not the ILSVRC2012 devkit\'s meta.mat (synsets with '
-                     'ILSVRC2012_ID, WNID, words): %s' % (path, e)) from e
+                           'ILSVRC2012_ID, WNID, words): %s' % (path, e)) from e
   return ({i: wnid for i, wnid, _ in rows}, {wnid: words for _, wnid, words in rows})
 
 
@@ -149,7 +150,7 @@ def read_devkit_ground_truth(path, ids_to_wnids, meta_path):
       continue
     if not line.strip().isdigit() or int(line) not in ids_to_wnids:
       raise errors.UserError('%s line %d: %r is not an ILSVRC2012 id of %s'
-                       % (path, number, line.strip(), meta_path))
+                             % (path, number, line.strip(), meta_path))
     labels[VAL_NAME % number] = (ids_to_wnids[int(line)], number)
   return labels
 
@@ -184,9 +185,9 @@ def _ground_truth(source):
   elif DEVKIT_GROUND_TRUTH in found:
     path = found[DEVKIT_GROUND_TRUTH]
     if ids_to_wnids is None:
-      raise errors.UserError('%s gives ILSVRC2012 ids, but no %s (ILSVRC2012_devkit_t12/data/) '
-                       'maps them to wnids; put it next to the ground truth' % (
-                           path, DEVKIT_META))
+      raise errors.UserError('%s gives ILSVRC2012 ids, but no %s (from '
+                             'ILSVRC2012_devkit_t12/data/) maps them to wnids; put it next '
+                             'to the ground truth' % (path, DEVKIT_META))
     truth = read_devkit_ground_truth(path, ids_to_wnids, found[DEVKIT_META]), path
   return truth, names
 
@@ -200,15 +201,17 @@ def train_items(root):
   train = os.path.join(root, 'train')
   wnids = _subdirs(train)
   if not wnids:
-    raise errors.UserError('%s has no <wnid>/ class folders (are its per-class .tar files still '
-                     'to be extracted?)' % train)
+    raise errors.UserError('%s has no <wnid>/ class folders (are its per-class .tar files '
+                           'still to be extracted?)' % train)
   for wnid in wnids:
     if not WNID.match(wnid):
-      raise errors.UserError('%s: %r is not a WordNet id (n + 8 digits); the imagenet converter '
-                       'reads train/<wnid>/ (use --dataset_name=image_folder for other '
-                       'class folders)' % (os.path.join(train, wnid), wnid))
+      raise errors.UserError('%s: %r is not a WordNet id (n + 8 digits); the imagenet '
+                             'converter reads train/<wnid>/ (use --dataset_name=image_folder '
+                             'for other class folders)' % (os.path.join(train, wnid), wnid))
   items = [('train/' + rel, path, rel.split('/')[0])
            for rel, path in image_tree.list_files(train) if '/' in rel]
+  if not items:
+    raise errors.UserError('%s: its %d <wnid>/ folders hold no files' % (train, len(wnids)))
   for wnid in set(wnids) - {wnid for _, _, wnid in items}:
     logging.warning('%s is empty', os.path.join(train, wnid))
   return wnids, items
@@ -216,7 +219,8 @@ def train_items(root):
 
 def val_items(source, root, wnids, truth):
   """[(relative path, path, wnid)] of val/, from class folders or the ground truth."""
-  folders = [os.path.join(root, d) for d in VAL_FOLDERS if os.path.isdir(os.path.join(root, d))]
+  folders = [os.path.join(root, d) for d in VAL_FOLDERS
+             if os.path.isdir(os.path.join(root, d))]
   if not folders:
     return []
   val = folders[0]
@@ -225,28 +229,30 @@ def val_items(source, root, wnids, truth):
   if _subdirs(val):  # val/<wnid>/
     items = [('%s/%s' % (rel_val, rel), path, rel.split('/')[0])
              for rel, path in image_tree.list_files(val) if '/' in rel]
-    for folder in sorted({wnid for _, _, wnid in items} - known):
+    unknown = sorted({wnid for _, _, wnid in items} - known)
+    if unknown:
       raise errors.UserError('%s: unknown wnid %r, there is no train/%s folder'
-                       % (os.path.join(val, folder), folder, folder))
+                             % (os.path.join(val, unknown[0]), unknown[0], unknown[0]))
     return items
   images = sorted(e.name for e in os.scandir(val) if e.is_file() and _is_image(e.name))
   if not images:
     return []
   if truth is None:
-    raise errors.UserError('%s holds %d images but no ground truth was found under --source=%s: '
-                     'expected %s, %s, or %s with %s (or val/<wnid>/ folders)' % (
-                         val, len(images), source, KAGGLE_SOLUTION, SLIM_VAL_LABELS,
-                         DEVKIT_GROUND_TRUTH, DEVKIT_META))
+    raise errors.UserError('%s holds %d images but no ground truth was found under '
+                           '--source=%s: expected %s, %s, or %s with %s (or val/<wnid>/ '
+                           'folders)' % (val, len(images), source, KAGGLE_SOLUTION,
+                                         SLIM_VAL_LABELS, DEVKIT_GROUND_TRUTH, DEVKIT_META))
   labels, truth_path = truth
   items = []
   for name in images:
     key = os.path.splitext(name)[0]
     if key not in labels:
-      raise errors.UserError('%s has no label in %s' % (os.path.join(val, name), truth_path))
+      raise errors.UserError('%s has no label in %s'
+                             % (os.path.join(val, name), truth_path))
     wnid, line = labels[key]
     if wnid not in known:
-      raise errors.UserError('%s line %d: unknown wnid %r for %s, there is no train/%s folder'
-                       % (truth_path, line, wnid, name, wnid))
+      raise errors.UserError('%s line %d: unknown wnid %r for %s, there is no train/%s '
+                             'folder' % (truth_path, line, wnid, name, wnid))
     items.append(('%s/%s' % (rel_val, name), os.path.join(val, name), wnid))
   return items
 

@@ -38,14 +38,14 @@ def split_files(dataset_dir, split_name, found=None):
   """The complete, ordered shard list of split_name; one-line errors otherwise."""
   found = shards(dataset_dir) if found is None else found
   if split_name not in found:
-    raise errors.UserError('--dataset_split_name=%s: %s holds TF-Slim ImageNet shards of %s only '
-                     '(no %s-00000-of-NNNNN)' % (split_name, dataset_dir,
-                                                 ', '.join(sorted(found)), split_name))
+    raise errors.UserError('--dataset_split_name=%s: %s holds TF-Slim ImageNet shards of '
+                           '%s only (no %s-00000-of-NNNNN)' % (
+                               split_name, dataset_dir, ', '.join(sorted(found)), split_name))
   by_total = found[split_name]
   if len(by_total) > 1:
-    raise errors.UserError('%s mixes %s shards of %s totals (%s); remove the stale ones'
-                     % (dataset_dir, split_name, len(by_total),
-                        ', '.join('of-%05d' % t for t in sorted(by_total))))
+    raise errors.UserError('%s mixes %s shards of %d totals (%s); remove the stale ones'
+                           % (dataset_dir, split_name, len(by_total),
+                              ', '.join('of-%05d' % t for t in sorted(by_total))))
   total, by_index = next(iter(by_total.items()))
   missing = [i for i in range(total) if i not in by_index]
   if missing:
@@ -68,8 +68,8 @@ def count_records(path):
       position = f.seek(struct.unpack('<Q', header[:8])[0] + 4, os.SEEK_CUR)  # data, crc
       count += 1
   if position != size:
-    raise errors.UserError('%s is truncated (its last record ends past the file\'s %d bytes)'
-                     % (path, size))
+    raise errors.UserError('%s is truncated (its last record ends past the file\'s %d '
+                           'bytes); copy it again' % (path, size))
   return count
 
 

@@ -13,6 +13,7 @@ from datasets import convert
 from datasets import dataset_factory
 from datasets import dataset_info
 from datasets import imagenet_records
+from slimkit import evaluate
 from slimkit import inputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -147,6 +148,11 @@ def test_reader_and_labels_offset(tmp_path):
                                  labels_offset=offset)
     shifted = sorted(int(v) for _, batch in batches for v in batch)
     assert shifted == [v - offset for v in labels]  # 1..3 -> 0..2 with --labels_offset=1
+  # Evaluation of a 1000-class-style net: class i is label i + 1, named by its wnid.
+  setup = evaluate.resolve({'model_name': 'lenet', 'dataset_name': 'imagenet',
+                            'dataset_split_name': 'validation', 'dataset_dir': out,
+                            'labels_offset': 1}, None)
+  assert setup.num_classes == len(WNIDS) and setup.class_names == NAMES
 
 
 def slim_example(data, label, wnid):

@@ -166,17 +166,15 @@ def read_synset_names(path):
 
 
 def _ground_truth(source):
-  """(({image name: (wnid, line)}, path) or None, {wnid: human name}) from files in source."""
+  """(({image name: (wnid, line)}, path) or None, {wnid: human name}) from files in source.
+
+  meta.mat is read (with scipy) only when it is needed: for the devkit's ground truth,
+  or for the names when no synset text file is there.
+  """
   found = find_files(source, (KAGGLE_SOLUTION, SLIM_VAL_LABELS, DEVKIT_GROUND_TRUTH,
                               DEVKIT_META) + SYNSET_FILES)
-  names = {}
-  ids_to_wnids = None
-  if DEVKIT_META in found:
-    ids_to_wnids, names = read_meta(found[DEVKIT_META])
-  for synset_file in SYNSET_FILES:
-    if synset_file in found:
-      names.update(read_synset_names(found[synset_file]))
-      break
+  synset_files = [found[name] for name in SYNSET_FILES if name in found]
+  names = read_synset_names(synset_files[0]) if synset_files else {}
   truth = None
   if KAGGLE_SOLUTION in found:
     truth = read_kaggle_solution(found[KAGGLE_SOLUTION]), found[KAGGLE_SOLUTION]
@@ -184,11 +182,18 @@ def _ground_truth(source):
     truth = read_slim_val_labels(found[SLIM_VAL_LABELS]), found[SLIM_VAL_LABELS]
   elif DEVKIT_GROUND_TRUTH in found:
     path = found[DEVKIT_GROUND_TRUTH]
-    if ids_to_wnids is None:
+    if DEVKIT_META not in found:
       raise errors.UserError('%s gives ILSVRC2012 ids, but no %s (from '
                              'ILSVRC2012_devkit_t12/data/) maps them to wnids; put it next '
                              'to the ground truth' % (path, DEVKIT_META))
+    ids_to_wnids, meta_names = read_meta(found[DEVKIT_META])
     truth = read_devkit_ground_truth(path, ids_to_wnids, found[DEVKIT_META]), path
+    names = names or meta_names
+  elif DEVKIT_META in found and not names:
+    try:
+      names = read_meta(found[DEVKIT_META])[1]
+    except errors.UserError as e:  # only the names are lost: the wnids stand in
+      logging.warning('class names stay wnids: %s', e)
   return truth, names
 
 

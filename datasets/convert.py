@@ -48,7 +48,8 @@ def _check_flags(dataset_name, dataset_dir, source, num_shards, validation_size,
   if validation_size is not None:
     if dataset_name in OFFICIAL_SPLITS:
       raise ValueError('--validation_size applies to flowers and image_folder; %s has an '
-                       'official train/test split' % dataset_name)
+                       'official train/%s split' % (
+                           dataset_name, 'validation' if dataset_name == 'imagenet' else 'test'))
     if validation_size < 0:
       raise ValueError('--validation_size=%g must be >= 0' % validation_size)
   module = DATASETS[dataset_name]

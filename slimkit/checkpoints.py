@@ -277,7 +277,9 @@ def set_aside(prefix):
   """
   directory, base = os.path.split(prefix)
   target, n = prefix + DAMAGED_MARK, 1
-  while any(name.startswith(os.path.basename(target) + '.') for name in os.listdir(directory)):
+  taken = lambda t: any(name.startswith(os.path.basename(t) + '.')
+                        for name in os.listdir(directory))
+  while taken(target):
     n += 1
     target = '%s%s-%d' % (prefix, DAMAGED_MARK, n)
   for name in os.listdir(directory):
@@ -323,7 +325,7 @@ def prepare_resume(train_dir):
 
 
 def _state_paths(train_dir):
-  """The 'checkpoint' file's list, oldest first, as paths in train_dir ([] if unreadable)."""
+  """The 'checkpoint' file's list, oldest first, in train_dir ([] if unreadable)."""
   try:
     state = tf.train.get_checkpoint_state(train_dir)
   except Exception:  # pylint: disable=broad-except  (a damaged text proto)

@@ -132,8 +132,9 @@ def _is_read_error(exc):
                                                 tf_errors.OutOfRangeError,
                                                 tf_errors.UnknownError)):
     return True
+  # A tensor bundle's 'Checksum does not match' comes as the base class itself.
   if tf_errors is not None and type(exc) is tf_errors.OpError:  # pylint: disable=unidiomatic-typecheck
-    return True  # a tensor bundle's 'Checksum does not match' comes as the base class
+    return True
   return isinstance(exc, _READ_ERRORS)
 
 

@@ -228,7 +228,8 @@ class Evaluator(object):
     if metrics.count != expected:  # a shard cut at a record boundary reads cleanly
       raise errors.UserError(
           '--dataset_dir=%s: read %d images of the %s split where its %s counts %d: '
-          'records are missing; re-run download_and_convert_data.py for this dataset'
+          'the shards do not match it; re-run download_and_convert_data.py for this '
+          'dataset'
           % (self.config['dataset_dir'], metrics.count, setup.split.split_name,
              'dataset_info.json', expected))
     values = metrics.result()

@@ -421,7 +421,8 @@ class Trainer(object):
       status.assert_existing_objects_matched()
     except AssertionError:
       # Name the model variables that differ, if that is the problem.
-      checkpoints.restore_model(self.model, prefix, flag='--train_dir', fine_tuning=False)
+      checkpoints.restore_model(self.model, prefix, flag='--train_dir',
+                                fine_tuning=False)
       raise ValueError('--train_dir=%s: its checkpoint %s was written with another '
                        '--optimizer or --trainable_scopes; use a new --train_dir or '
                        'the same flags' % (self.train_dir, prefix)) from None

@@ -80,7 +80,7 @@ def test_unreadable_source_folder(tmp_path):
 def test_dataset_dir_that_is_a_file(tmp_path):
   (tmp_path / 'file').write_text('x')
   assert_one_error_line(cli('--dataset_name=mnist', '--dataset_dir=%s' % (tmp_path / 'file'),
-                            '--source=' + SAMPLE), 'exists and is not a folder')
+                            '--source=' + SAMPLE), 'is a file, not a directory')
 
 
 def test_validation_size_for_official_splits_is_refused(tmp_path):

@@ -100,10 +100,10 @@ def test_damaged_shards_and_checkpoints_in_evaluation(made, tmp_path, capsys):
     trial_dir = tmp_path / str(trial)
     data, train_dir = made['data'], made['train_dir']
     if trial < TRIALS:  # a test shard
-      data = shutil.copytree(made['data'], trial_dir / 'data')
+      data = str(shutil.copytree(made['data'], trial_dir / 'data'))
       target = sorted(glob.glob(os.path.join(data, '*_test-*.tfrecord')))[0]
     else:  # the checkpoint's .data or .index
-      train_dir = shutil.copytree(made['train_dir'], trial_dir / 'train')
+      train_dir = str(shutil.copytree(made['train_dir'], trial_dir / 'train'))
       target = sorted(glob.glob(os.path.join(train_dir, 'ckpt-2.*')))[trial % 2]
     what = damage(target, rng)
     code, line, result = outcome(capsys, 'eval_image_classifier.py', lambda: evaluate.run(
@@ -150,10 +150,10 @@ def test_damaged_saved_model_in_classify(made, tmp_path, capsys):
 
 def test_the_scripts_print_one_line(made, tmp_path):
   """The real scripts, once each, on a cut checkpoint and a flipped SavedModel."""
-  train_dir = shutil.copytree(made['train_dir'], tmp_path / 'train')
+  train_dir = str(shutil.copytree(made['train_dir'], tmp_path / 'train'))
   with open(os.path.join(train_dir, 'ckpt-2.data-00000-of-00001'), 'r+b') as f:
     f.truncate(100)
-  saved = shutil.copytree(made['export'], tmp_path / 'export')
+  saved = str(shutil.copytree(made['export'], tmp_path / 'export'))
   damage(os.path.join(saved, 'saved_model.pb'), np.random.default_rng(3))
   image = tmp_path / 'digit.png'
   from PIL import Image  # pylint: disable=g-import-not-at-top

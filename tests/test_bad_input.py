@@ -78,12 +78,16 @@ def _eval_config(checkpoint_path, dataset_dir, eval_dir, **changes):
   return config
 
 
-def _relabel(dataset_dir, split, index, label):
-  """Rewrites record `index` of the split's first shard with another label."""
+def _relabel(dataset_dir, split, index, label=None, encoded=None):
+  """Rewrites record `index` of the split's first shard with another label or image."""
   shard = sorted(glob.glob(os.path.join(dataset_dir, '*_%s-*.tfrecord' % split)))[0]
   records = [r.numpy() for r in tf.data.TFRecordDataset(shard)]
   example = tf.train.Example.FromString(records[index])
-  example.features.feature['image/class/label'].int64_list.value[:] = [label]
+  feature = example.features.feature
+  if label is not None:
+    feature['image/class/label'].int64_list.value[:] = [label]
+  if encoded is not None:
+    feature['image/encoded'].bytes_list.value[:] = [encoded]
   records[index] = example.SerializeToString()
   with tf.io.TFRecordWriter(shard) as writer:
     for record in records:
@@ -134,6 +138,17 @@ def test_a_label_outside_the_classes_stops_training_and_evaluation(
   assert line.startswith(expect % shard), line
   assert line.endswith('last good checkpoint: none')
   assert checkpoints.latest(str(tmp_path / 'train')) is None
+
+
+def test_an_image_that_does_not_decode_is_named(trained, tiny_mnist_dir, tmp_path,
+                                                capsys):
+  data = _copy(tiny_mnist_dir, tmp_path / 'data')
+  shard = _relabel(data, 'test', 9, encoded=b'\x89PNG\r\n\x1a\n cut short')
+  line = error_line(capsys, 'eval_image_classifier.py', lambda: evaluate.run(
+      _eval_config(trained, data, tmp_path / 'eval')))
+  assert re.fullmatch(r'%s: record 9 cannot be read as an image and label \(.+\); '
+                      r're-run download_and_convert_data.py for this dataset'
+                      % re.escape(shard), line), line
 
 
 def test_resume_skips_a_cut_checkpoint_and_keeps_it(trained, tiny_mnist_dir, tmp_path,

@@ -38,9 +38,17 @@ def marked(message):
 
 
 def graph_message(exc):
-  """The message a graph-side check put in exc, or None."""
+  """The message a graph-side check put in exc, or None.
+
+  tf.debugging.Assert prints its data as '[a] [b] [c]': the pieces are joined back.
+  """
   found = _MARKED.search(str(getattr(exc, 'message', None) or exc))
-  return one_line(found.group(1)) if found else None
+  if not found:
+    return None
+  text = found.group(1)
+  if text.startswith('] ['):
+    text = text[3:].replace('] [', '')
+  return one_line(text)
 
 
 def one_line(text):

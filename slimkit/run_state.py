@@ -16,6 +16,7 @@ import tensorflow as tf
 from nets import nets_factory
 from nets import scopes
 from slimkit import checkpoints
+from slimkit import errors
 from slimkit import learning_rate as learning_rate_lib
 from slimkit import optimizers
 
@@ -79,10 +80,10 @@ def variables_to_train(model, trainable_scopes):
   inside, _, unmatched = scopes.select(model.trainable_variables, model.name,
                                        trainable_scopes)
   if unmatched:
-    raise ValueError('--trainable_scopes: %s matched no trainable variable of %s '
-                     '(its top-level scopes: %s)' % (
-                         ','.join(unmatched), model.name,
-                         ', '.join(checkpoints.top_scopes(model))))
+    raise errors.UserError('--trainable_scopes: %s matched no trainable variable of %s '
+                           '(its top-level scopes: %s)' % (
+                               ','.join(unmatched), model.name,
+                               ', '.join(checkpoints.top_scopes(model))))
   freeze_batch_norm(model, trainable_scopes)
   return inside
 
@@ -209,9 +210,10 @@ class RunState(object):
     except AssertionError:
       # Name the model variables that differ, if that is the problem.
       checkpoints.restore_model(self.model, prefix, flag='--train_dir')
-      raise ValueError('--train_dir=%s: its checkpoint %s was written with another '
-                       '--optimizer or --trainable_scopes; use a new --train_dir or '
-                       'the same flags' % (self.train_dir, prefix)) from None
+      raise errors.UserError(
+          '--train_dir=%s: its checkpoint %s was written with another --optimizer '
+          'or --trainable_scopes; use a new --train_dir or the same flags'
+          % (self.train_dir, prefix)) from None
     if self.ema and not has_ema:
       self.ema.reset()
       logging.info('%s has no moving averages: starting them from its weights', prefix)

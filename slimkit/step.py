@@ -125,8 +125,8 @@ class Runner(object):
     """
     if isinstance(dataset, tf.data.Dataset):
       if self.coordinator is not None:
-        raise ValueError('with parameter servers the input must be a '
-                         'fn(input_context) -> dataset, not a tf.data.Dataset')
+        raise TypeError('with parameter servers the input must be a '
+                        'fn(input_context) -> dataset, not a tf.data.Dataset')
       return iter(self.strategy.experimental_distribute_dataset(dataset))
     if self.coordinator is None:
       return iter(self.strategy.distribute_datasets_from_function(dataset))

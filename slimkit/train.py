@@ -44,23 +44,23 @@ from slimkit import summaries
 
 
 def check_config(config):
-  """Raises ValueError with one line naming the flag for bad values."""
+  """Raises errors.UserError, one line naming the flag, for bad values."""
+  bad = errors.UserError
   if not config.get('dataset_dir'):
-    raise ValueError('You must supply the dataset directory with --dataset_dir')
+    raise bad('You must supply the dataset directory with --dataset_dir')
   errors.check_output_dir('train_dir', config.get('train_dir'))
   model_deploy.check_master(config.get('master'))
   if config.get('quantize_delay', -1) >= 0:
-    raise ValueError('--quantize_delay=%d: quantization-aware training is not '
-                     'supported on Keras 3 (tfmot has no Keras 3 support); use -1 and '
-                     'quantize after training (export to TFLite)'
-                     % config['quantize_delay'])
+    raise bad('--quantize_delay=%d: quantization-aware training is not supported on '
+              'Keras 3 (tfmot has no Keras 3 support); use -1 and quantize after '
+              'training (export to TFLite)' % config['quantize_delay'])
   for flag in ('moving_average_decay', 'batch_norm_decay'):
     decay = config.get(flag)
     if decay is not None and not 0.0 < decay < 1.0:
-      raise ValueError('--%s must be in (0, 1), got %g' % (flag, decay))
+      raise bad('--%s must be in (0, 1), got %g' % (flag, decay))
   smoothing = config.get('label_smoothing', 0.0)
   if not 0.0 <= smoothing < 1.0:
-    raise ValueError('--label_smoothing must be in [0, 1), got %g' % smoothing)
+    raise bad('--label_smoothing must be in [0, 1), got %g' % smoothing)
   distill.check_config(config)
 
 
@@ -77,8 +77,9 @@ def build_input(config):
   offset = config.get('labels_offset', 0)
   num_classes = split.num_classes - offset
   if num_classes < 2:
-    raise ValueError('--labels_offset=%d leaves %d class(es) of the %d in %s'
-                     % (offset, num_classes, split.num_classes, config['dataset_name']))
+    raise errors.UserError('--labels_offset=%d leaves %d class(es) of the %d in %s'
+                           % (offset, num_classes, split.num_classes,
+                              config['dataset_name']))
   image_size = (config.get('train_image_size') or
                 nets_factory.default_image_size(config['model_name']))
   preprocessing_name = config.get('preprocessing_name') or config['model_name']
@@ -140,7 +141,7 @@ def write_run_config(config, state, data):
 def run(config):
   """Trains from the flags' values. Returns a dict: step, checkpoint, signal.
 
-  Raises ValueError / FileNotFoundError (bad input, one line) and
+  Raises errors.UserError / FileNotFoundError (bad input, one line) and
   FloatingPointError (non-finite loss).
   """
   started = time.time()
@@ -162,8 +163,8 @@ def run(config):
 def _train(config, deploy, strategy, started):
   replicas = strategy.num_replicas_in_sync
   if config['batch_size'] % replicas:
-    raise ValueError('--batch_size=%d (the global batch) is not divisible by the %d '
-                     'replicas' % (config['batch_size'], replicas))
+    raise errors.UserError('--batch_size=%d (the global batch) is not divisible by '
+                           'the %d replicas' % (config['batch_size'], replicas))
   data = build_input(config)
   state = build_state(config, strategy, data, deploy.is_chief, started)
   how = state.initialize()

@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 
 from slimkit import learning_rate as lr_lib
-from slimkit import optimizers
 from slimkit import loop
+from slimkit import optimizers
 from slimkit import presets
 from slimkit import run_state
 from slimkit import step
@@ -226,12 +226,3 @@ def test_check_config_names_the_flag(change, message):
   with pytest.raises(ValueError, match=message):
     train.check_config(config)
 
-
-@pytest.mark.parametrize('arg', ['--max_number_of_steps=-1', '--save_interval_steps=0'])
-def test_flag_bounds_reject_bad_counts(arg):
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from slimkit import flags as slim_flags  # pylint: disable=g-import-not-at-top
-  flag_values = slim_flags.define_into(flags.FlagValues(),
-                                       slim_flags.define_train_flags)
-  with pytest.raises(flags.IllegalFlagValueError, match=arg.split('=')[0][2:]):
-    flag_values(['train_image_classifier.py', arg])

@@ -10,8 +10,10 @@ slimkit/hooks.py; StopRequest turns SIGINT/SIGTERM into a clean stop after the
 current call.
 
 Training without the flags' dataset (benchmarks, tests): give the state the
-input's facts and any tf.data.Dataset of (images, labels) global batches; with
-no hooks nothing is logged or saved:
+input's facts and any tf.data.Dataset of (images, labels) batches of
+config['batch_size']; with no hooks nothing is logged or saved. config is the
+train flags' values (slimkit.flags.defaults(FLAGS) after define_train_flags(),
+updated); tests/test_train_loop.py runs this:
 
     state = run_state.RunState(config, tf.distribute.get_strategy(),
                                num_classes=10, input_shape=(32, 32, 3),
@@ -20,6 +22,9 @@ no hooks nothing is logged or saved:
     steps.run(dataset)                 # -> the step reached
     steps.max_steps += 50; steps.run(dataset)
     steps.stats['steady_steps'], steps.stats['steady_secs']
+
+For mixed precision, build the state inside
+deployment.model_deploy.precision_policy(config['mixed_precision']).
 """
 
 import collections

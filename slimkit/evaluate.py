@@ -43,6 +43,7 @@ from nets import nets_factory
 from preprocessing import preprocessing_factory
 from slimkit import checkpoints
 from slimkit import inputs
+from slimkit import slim_checkpoint
 from slimkit import summaries
 
 TOP_K = 5
@@ -94,6 +95,8 @@ def check_config(config):
       raise ValueError('--eval_interval_secs: --checkpoint_path=%s must be the train '
                        'dir to poll, not one checkpoint' % path)
     train_dir = path
+  elif slim_checkpoint.is_short_name(path) or slim_checkpoint.is_archive_path(path):
+    return  # a published checkpoint: no train dir to keep apart from eval_dir
   else:
     train_dir = _train_dir(path)
   eval_dir, train_dir = os.path.realpath(config['eval_dir']), os.path.realpath(train_dir)

@@ -10,8 +10,8 @@ it was trained with --moving_average_decay. Our Keras variable
 resolve(path) accepts what TF-Slim's users have: a '.ckpt' prefix (V2 with .index,
 or the old single-file V1), a directory with a 'checkpoint' file, a published
 .tar.gz/.tgz (extracted safely into the cache once), or a short name of TF-Slim's
-table (PUBLISHED), downloaded once from download.tensorflow.org into the cache
-($SLIMKIT_CACHE, else ~/.cache/slimkit).
+table (PUBLISHED), downloaded once from download.tensorflow.org (or the mirror in
+$SLIMKIT_MODELS_URL) into the cache ($SLIMKIT_CACHE, else ~/.cache/slimkit).
 """
 
 import collections
@@ -89,7 +89,8 @@ def fetch(name, base_url=None, timeout=60, flag='--checkpoint_path'):
   if os.path.isfile(local):
     return local
   os.makedirs(dest, exist_ok=True)
-  url = (base_url or BASE_URL).rstrip('/') + '/' + published.archive
+  base_url = base_url or os.environ.get('SLIMKIT_MODELS_URL') or BASE_URL
+  url = base_url.rstrip('/') + '/' + published.archive
   # TF-Slim published no checksums: the archive is checked by reading it.
   remote = download.Remote(filename, [url], 'sha256', None, None)
   try:

@@ -141,6 +141,17 @@ def random_value(name, shape, rng):
   return rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), shape)
 
 
+def randomiser(variables):
+  """fn(session, rng) setting the variables to random_value()s in one run."""
+  values = [tf.compat.v1.placeholder(v.dtype.base_dtype, v.shape) for v in variables]
+  assign = [v.assign(p) for v, p in zip(variables, values)]
+
+  def randomise(sess, rng):
+    sess.run(assign, {p: random_value(v.name, v.shape.as_list(), rng)
+                      for v, p in zip(variables, values)})
+  return randomise
+
+
 def save_random_checkpoint(name, prefix, image_size, num_classes, channels=3,
                            batch=2, seed=0, v1_format=False):
   """Builds TF-Slim's `name`, randomises it, saves prefix -> (images, logits)."""
@@ -155,12 +166,9 @@ def save_random_checkpoint(name, prefix, image_size, num_classes, channels=3,
     version = (tf.compat.v1.train.SaverDef.V1 if v1_format
                else tf.compat.v1.train.SaverDef.V2)
     saver = tf.compat.v1.train.Saver(variables, write_version=version)
-    values = [tf.compat.v1.placeholder(v.dtype.base_dtype, v.shape)
-              for v in variables]
-    assign = [v.assign(p) for v, p in zip(variables, values)]
+    randomise = randomiser(variables)
     with tf.compat.v1.Session(graph=graph) as sess:
-      sess.run(assign, {p: random_value(v.name, v.shape.as_list(), rng)
-                        for v, p in zip(variables, values)})
+      randomise(sess, rng)
       out = sess.run(logits, {inputs: images})
       saver.save(sess, prefix, write_meta_graph=False)
   return images, out

@@ -256,3 +256,14 @@ def test_bad_checkpoints_fail_in_one_line(tmp_path, tiny_cifar_dir, lenet_ckpt):
   assert 'damaged checkpoint' in line
   for name in ('offset', 'other_net', 'truncated'):
     assert not os.path.exists(tmp_path / name)
+
+
+def test_parity_benchmark_prints_a_row_per_net():
+  result = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'benchmarks', 'slim_parity.py'),
+       '--nets=lenet', '--num_classes=5', '--batch_size=1'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  rows = [l.split('|') for l in result.stdout.splitlines() if l.startswith('| lenet')]
+  assert len(rows) == 1
+  assert float(rows[0][-2]) <= 1e-4

@@ -36,7 +36,6 @@ from slimkit import learning_rate as learning_rate_lib
 from slimkit import optimizers
 from slimkit import summaries
 
-AUX_LOSS_WEIGHT = 0.4        # Slim's weight of the AuxLogits loss
 TARGET_CALL_SECS = 0.5       # a call to the loop lasts about this long (1 worker)
 MAX_STEPS_PER_CALL = 1000
 # Order of the values the step returns (summed over replicas).
@@ -113,8 +112,6 @@ def compute_losses(end_points, targets, regularization_losses, global_batch_size
 
   losses = {'cross_entropy': cross_entropy(end_points['Logits']),
             'aux_loss': tf.constant(0.0)}
-  if 'AuxLogits' in end_points:
-    losses['aux_loss'] = AUX_LOSS_WEIGHT * cross_entropy(end_points['AuxLogits'])
   regularization = tf.constant(0.0)
   if regularization_losses:
     regularization = tf.nn.scale_regularization_loss(

@@ -241,3 +241,23 @@ def identify(prefix):
     return _RESNET_BLOCK3_UNITS.get(len(units), top)
   return {'InceptionV1': 'inception_v1', 'CifarNet': 'cifarnet',
           'LeNet': 'lenet'}.get(top, top)
+
+
+def classifier_classes(prefix, logits_scopes):
+  """Classes of a TF-Slim checkpoint's classifier under one of logits_scopes, or None."""
+  shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+  for name, shape in sorted(shapes.items()):
+    if name.endswith('/weights') and any(name.startswith(s + '/')
+                                         for s in logits_scopes):
+      return int(shape[-1])
+  return None
+
+
+def input_channels(prefix):
+  """Channels of the images a TF-Slim checkpoint's net reads (1 for LeNet on MNIST).
+
+  The first conv has the fewest input channels of all full convs in these nets.
+  """
+  shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+  ins = [s[2] for n, s in shapes.items() if n.endswith('/weights') and len(s) == 4]
+  return int(min(ins)) if ins else None

@@ -412,7 +412,7 @@ class Trainer(object):
       if self.ema:
         self.ema.reset()
       return ('warm start from %s: %d variables restored, %d excluded, %d missing '
-              'kept fresh' % (checkpoints.latest(config['checkpoint_path']),
+              'kept fresh' % (checkpoints.require_latest(config['checkpoint_path']),
                               len(restored), len(excluded), len(missing)))
     return 'from scratch'
 

@@ -133,6 +133,17 @@ def test_archive_with_a_link_is_refused(tmp_path, monkeypatch):
   assert not os.path.exists(tmp_path / 'cache' / 'extracted')
 
 
+def test_export_from_flags_alone(tmp_path, lenet_ckpt):
+  """No dataset_dir, no run_config.json: the classifier's shape gives the classes."""
+  from slimkit import export
+  output = tmp_path / 'exported'
+  export.run({'model_name': 'lenet', 'checkpoint_path': str(lenet_ckpt[0]),
+              'output_file': str(output)})
+  record = export.read_export_config(str(output))
+  assert record['num_classes'] == 5 and record['image_size'] == 28
+  assert (output / 'labels.txt').read_text().splitlines()[-1] == '4:4'
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
   def log_message(self, *args):
     pass

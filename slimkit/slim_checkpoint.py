@@ -28,6 +28,7 @@ import tensorflow as tf
 from datasets import archive
 from datasets import download
 from nets import scopes
+from slimkit import errors
 
 BASE_URL = 'http://download.tensorflow.org/models/'
 EMA_SUFFIX = '/ExponentialMovingAverage'
@@ -96,7 +97,7 @@ def fetch(name, base_url=None, timeout=60, flag='--checkpoint_path'):
   try:
     return download.fetch(remote, dest, timeout=timeout)
   except OSError as e:
-    raise ValueError('%s=%s: %s; offline? download %s by other means and put it '
+    raise errors.UserError('%s=%s: %s; offline? download %s by other means and put it '
                      'at %s' % (flag, name, e, url, local)) from None
 
 
@@ -112,7 +113,7 @@ def extract(path, flag='--checkpoint_path'):
   try:
     members = archive.read_members(path)
   except ValueError as e:
-    raise ValueError('%s=%s: %s' % (flag, path, e)) from None
+    raise errors.UserError('%s=%s: %s' % (flag, path, e)) from None
   tmp = '%s.tmp-%d' % (target, os.getpid())
   shutil.rmtree(tmp, ignore_errors=True)
   try:
@@ -159,7 +160,7 @@ def resolve(path, flag='--checkpoint_path'):
     directory = extract(path, flag)
     prefix = _in_directory(directory)
     if prefix is None:
-      raise ValueError('%s=%s: the archive holds no single checkpoint (expected '
+      raise errors.UserError('%s=%s: the archive holds no single checkpoint (expected '
                        '<name>.ckpt or <name>.ckpt.index + .data files)' % (flag, path))
     return prefix
   if os.path.isdir(path):
@@ -174,9 +175,10 @@ def resolve(path, flag='--checkpoint_path'):
 # ==============================================================================
 
 
-def is_slim(prefix):
+def is_slim(prefix, flag='--checkpoint_path'):
   """True for a TF1 name-based checkpoint (ours are object-based tf.train.Checkpoint)."""
-  names = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+  with errors.reading('%s=%s' % (flag, prefix), 'copy the checkpoint again'):
+    names = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
   return not any(n.endswith('/.ATTRIBUTES/VARIABLE_VALUE') for n in names)
 
 
@@ -202,12 +204,14 @@ def read_values(prefix, names, use_ema=False, flag='--checkpoint_path'):
   --moving_average_decay; a variable without a shadow (TF-Slim kept none for the
   batch norm statistics in some runs) is read as it is.
   """
-  try:
+  with errors.reading('%s=%s' % (flag, prefix),
+                      'download or copy the checkpoint again'):
     reader = tf.train.load_checkpoint(prefix)
     shapes = reader.get_variable_to_shape_map()
     if use_ema and not any(n.endswith(EMA_SUFFIX) for n in shapes):
-      raise ValueError('%s=%s has no ExponentialMovingAverage variables; evaluate '
-                       'without --moving_average_decay' % (flag, prefix))
+      raise errors.UserError(
+          '%s=%s has no ExponentialMovingAverage variables; evaluate without '
+          '--moving_average_decay' % (flag, prefix))
     out = {}
     for path, name in names.items():
       if use_ema and name + EMA_SUFFIX in shapes:
@@ -215,14 +219,6 @@ def read_values(prefix, names, use_ema=False, flag='--checkpoint_path'):
       elif name in shapes:
         out[path] = reader.get_tensor(name)
     return out
-  except (tf.errors.OpError, IndexError, EOFError) as e:
-    raise ValueError('%s=%s: damaged checkpoint (%s); download or copy it again'
-                     % (flag, prefix, str(e).strip().splitlines()[0])) from None
-
-
-_MOBILENET_WIDTHS = {32: 'mobilenet_v1', 24: 'mobilenet_v1_075',
-                     16: 'mobilenet_v1_050', 8: 'mobilenet_v1_025'}
-_RESNET_BLOCK3_UNITS = {6: 'resnet_v1_50', 23: 'resnet_v1_101', 36: 'resnet_v1_152'}
 
 
 def identify(prefix):

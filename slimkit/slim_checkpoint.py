@@ -167,6 +167,10 @@ def resolve(path, flag='--checkpoint_path'):
     return _in_directory(path)
   if _is_v1_file(path):
     return path
+  if os.path.isfile(path) and not path.endswith(('.index', '.meta')) and \
+      '.data-' not in path:
+    raise errors.UserError('%s=%s: not a checkpoint TensorFlow can read (damaged or '
+                           'truncated?); download or copy it again' % (flag, path))
   return None
 
 

@@ -144,6 +144,15 @@ def test_export_from_flags_alone(tmp_path, lenet_ckpt):
   assert (output / 'labels.txt').read_text().splitlines()[-1] == '4:4'
 
 
+def test_distillation_teacher_reads_it(lenet_ckpt):
+  from slimkit import distill
+  directory, _, images, theirs = lenet_ckpt
+  teacher = distill.Teacher({'teacher_model_name': 'lenet',
+                             'teacher_checkpoint_path': str(directory)}, 5, 1)
+  model = teacher.build()
+  assert_same_logits(model(images, training=False)['Logits'].numpy(), theirs)
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
   def log_message(self, *args):
     pass

@@ -18,7 +18,6 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from nets import nets_factory
 from nets import scopes
 from slimkit import slim_checkpoint
 
@@ -185,7 +184,7 @@ def _assign(model, model_scope, prefix, values, spell, exclude_scopes,
     restored.append((v, value))
   if wrong:
     hint = sorted({scopes.to_slim(model_scope, _head(p)) for p, _, _ in wrong})
-    looks = _looks_like(slim_prefix, model_scope, hint)
+    looks = _looks_like(model, model_scope, slim_prefix)
     if looks:
       raise ValueError('%s=%s does not fit %s: %s' % (flag, prefix, model_scope, looks))
     detail = '; '.join('%s checkpoint %s vs model %s' % (spell(p), a, b)
@@ -197,7 +196,7 @@ def _assign(model, model_scope, prefix, values, spell, exclude_scopes,
                          _classes_hint(wrong), ','.join(hint)))
   if missing and not ignore_missing_vars:
     hint = sorted({scopes.to_slim(model_scope, _head(p)) for p in missing})
-    looks = _looks_like(slim_prefix, model_scope, hint)
+    looks = _looks_like(model, model_scope, slim_prefix)
     if looks:
       raise ValueError('%s=%s does not fit %s: %s' % (flag, prefix, model_scope, looks))
     shown = ', '.join(spell(p) for p in missing[:5])
@@ -228,20 +227,13 @@ def _classes_hint(wrong):
           '--labels_offset=1). ' % (theirs, ours))
 
 
-def _looks_like(slim_prefix, model_scope, hint):
-  """'it looks like a checkpoint of X...' when a TF-Slim checkpoint is of another net.
-
-  A mismatch in one top-level scope of the same net is a new classifier (a fine-tune);
-  anything else, or another model scope, is another net.
-  """
+def _looks_like(model, model_scope, slim_prefix):
+  """'it looks like a checkpoint of X...' when a TF-Slim checkpoint is of another net
+  (another model scope, MobileNet width or ResNet depth), else None."""
   if slim_prefix is None:
     return None
   guess = slim_checkpoint.identify(slim_prefix)
-  if guess is None:
-    return None
-  scope = (nets_factory.networks_map[guess].model_scope
-           if guess in nets_factory.networks_map else guess)
-  if scope == model_scope and len(hint) <= 1:
+  if guess is None or guess == slim_checkpoint.identify_model(model, model_scope):
     return None
   return ('it looks like a checkpoint of %s; pass --model_name=%s, or a checkpoint '
           'of %s' % (guess, guess, model_scope))

@@ -225,9 +225,26 @@ def read_values(prefix, names, use_ema=False, flag='--checkpoint_path'):
     return out
 
 
+# Conv2d_0's depth per MobileNet width; block3's units per ResNet depth.
+_MOBILENET_WIDTHS = {32: 'mobilenet_v1', 24: 'mobilenet_v1_075',
+                     16: 'mobilenet_v1_050', 8: 'mobilenet_v1_025'}
+_RESNET_BLOCK3_UNITS = {6: 'resnet_v1_50', 23: 'resnet_v1_101', 36: 'resnet_v1_152'}
+
+
 def identify(prefix):
   """The net a TF-Slim checkpoint looks like ('resnet_v1_101', 'vgg_16', ...) or None."""
-  shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+  return _identify(tf.train.load_checkpoint(prefix).get_variable_to_shape_map())
+
+
+def identify_model(model, model_scope):
+  """identify() of the checkpoint this model would write."""
+  names = slim_names(model, model_scope)
+  return _identify({names[v.path]: list(v.shape) for v in model.weights
+                    if v.path in names})
+
+
+def _identify(shapes):
+  """{TF-Slim name: shape} -> a net name, by model scope, width and depth."""
   tops = collections.Counter(n.split('/')[0] for n in shapes)
   if not tops:
     return None

@@ -61,6 +61,15 @@ def test_logits_equal_tf_slims(tmp_path, name, size, channels, v1_format):
   assert_same_logits(our_logits(name, prefix, images, 7), theirs)
 
 
+def test_resnet_101_is_told_from_50_by_its_names():
+  model = nets_factory.build_model('resnet_v1_101', 5, (32, 32, 3))
+  assert slim_checkpoint.identify_model(model, model.name) == 'resnet_v1_101'
+  names = slim_checkpoint.slim_names(model, model.name).values()
+  assert 'resnet_v1_101/block3/unit_23/bottleneck_v1/conv2/BatchNorm/gamma' in names
+  assert 'resnet_v1_101/block4/unit_3/bottleneck_v1/conv3/weights' in names
+  assert 'resnet_v1_101/logits/biases' in names
+
+
 def _save_with_shadows(prefix, size):
   """MobileNet V1 0.25 whose EMA shadows (not its plain values) give the logits."""
   rng = np.random.RandomState(3)
@@ -92,6 +101,9 @@ def test_moving_average_decay_reads_the_shadows(tmp_path):
                      theirs)
   plain = our_logits('mobilenet_v1_025', prefix, images, 4)
   assert np.abs(plain - theirs).max() > 1e-2 * np.abs(theirs).max()
+  wider = nets_factory.build_model('mobilenet_v1_050', 4, (32, 32, 3))
+  with pytest.raises(ValueError, match='looks like a checkpoint of mobilenet_v1_025'):
+    checkpoints.restore_model(wider, prefix)
 
 
 @pytest.fixture(scope='module')

@@ -112,6 +112,7 @@ def test_saved_model_signatures_predict_as_the_checkpoint(exported):
   floats = loaded.signatures['predict_images'](images=tf.constant(pixels))
   for out in (served, floats):
     np.testing.assert_allclose(out['probabilities'].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(tf.nn.softmax(out['logits']).numpy(), expected, atol=1e-5)
     assert out['classes'].numpy().tolist() == expected.argmax(1).tolist()
     assert [n.decode() for n in out['class_names'].numpy()] == [
         names[i] for i in expected.argmax(1)]

@@ -97,8 +97,8 @@ def fetch(name, base_url=None, timeout=60, flag='--checkpoint_path'):
   try:
     return download.fetch(remote, dest, timeout=timeout)
   except OSError as e:
-    raise errors.UserError('%s=%s: %s; offline? download %s by other means and put it '
-                     'at %s' % (flag, name, e, url, local)) from None
+    raise errors.UserError('%s=%s: %s; offline? download %s by other means and put '
+                           'it at %s' % (flag, name, e, url, local)) from None
 
 
 def extract(path, flag='--checkpoint_path'):
@@ -161,7 +161,8 @@ def resolve(path, flag='--checkpoint_path'):
     prefix = _in_directory(directory)
     if prefix is None:
       raise errors.UserError('%s=%s: the archive holds no single checkpoint (expected '
-                       '<name>.ckpt or <name>.ckpt.index + .data files)' % (flag, path))
+                             '<name>.ckpt or <name>.ckpt.index + .data files)'
+                             % (flag, path))
     return prefix
   if os.path.isdir(path):
     return _in_directory(path)

@@ -61,15 +61,6 @@ def test_logits_equal_tf_slims(tmp_path, name, size, channels, v1_format):
   assert_same_logits(our_logits(name, prefix, images, 7), theirs)
 
 
-def test_resnet_101_is_told_from_50_by_its_names():
-  model = nets_factory.build_model('resnet_v1_101', 5, (32, 32, 3))
-  assert slim_checkpoint.identify_model(model, model.name) == 'resnet_v1_101'
-  names = slim_checkpoint.slim_names(model, model.name).values()
-  assert 'resnet_v1_101/block3/unit_23/bottleneck_v1/conv2/BatchNorm/gamma' in names
-  assert 'resnet_v1_101/block4/unit_3/bottleneck_v1/conv3/weights' in names
-  assert 'resnet_v1_101/logits/biases' in names
-
-
 def _save_with_shadows(prefix, size):
   """MobileNet V1 0.25 whose EMA shadows (not its plain values) give the logits."""
   rng = np.random.RandomState(3)

@@ -22,7 +22,6 @@ import re
 import shutil
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from datasets import archive

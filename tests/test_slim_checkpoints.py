@@ -201,10 +201,9 @@ def test_download_by_name_from_a_local_server_once(tmp_path, monkeypatch):
 # ==============================================================================
 
 
-def script(name, *args, env=None):
+def script(name, *args):
   return subprocess.run([sys.executable, os.path.join(ROOT, name)] + list(args),
-                        cwd=ROOT, capture_output=True, text=True, timeout=300,
-                        env=env)
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def one_line_failure(result):

@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from slimkit import errors
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATASETS = os.path.join(os.path.dirname(ROOT), 'shared', 'datasets')
 # Each dataset's shared copy, in a form download_and_convert_data.py --source takes.
@@ -207,9 +209,21 @@ def describe():
       platform.python_version(), onednn())
 
 
+# ---------------------------------------------------------------- flags
+
+def check_nets(names):
+  """Raises a UserError naming --nets values that nets_factory does not know."""
+  from nets import nets_factory  # pylint: disable=g-import-not-at-top
+  unknown = [n for n in names if n not in nets_factory.networks_map]
+  if unknown or not names:
+    raise errors.UserError('--nets=%s: unknown %s; expected names from %s' % (
+        ','.join(names), ', '.join(unknown) or 'empty list',
+        ', '.join(nets_factory.list_networks())))
+
+
 # ---------------------------------------------------------------- scripts
 
-class RunError(RuntimeError):
+class RunError(errors.UserError):
   """A script exited non-zero; the message is its last error line and the log."""
 
 
@@ -239,15 +253,14 @@ def run_script(script, flags, log_path, env=None):
 def _last_error(log_path):
   with open(log_path) as f:
     lines = [l.strip() for l in f if l.strip()]
-  errors = [l for l in lines if 'error' in l.lower()]
-  return (errors or lines or ['no output'])[-1][:300]
+  bad = [l for l in lines if 'error' in l.lower()]
+  return (bad or lines or ['no output'])[-1][:300]
 
 
 # ---------------------------------------------------------------- data
 
 def shared_source(dataset_name):
   """The shared copy of dataset_name (../shared/datasets next to the checkout)."""
-  from slimkit import errors  # pylint: disable=g-import-not-at-top
   path = os.path.join(SHARED_DATASETS, SHARED_SOURCES[dataset_name])
   if not os.path.exists(path):
     raise errors.UserError('no shared copy of %s at %s; pass a converted dataset '
@@ -260,7 +273,8 @@ def sample_tree(source, out_dir, counts, seed=0):
 
   counts: {split: number of images, None for all}; the split is 'train', 'test', ...
   for trees with split folders, and None for a single pool such as flower_photos/.
-  The files keep their paths and bytes, so the converter sees the same images.
+  The classes take turns, so a sample of at least one image per class has them all
+  (the CIFAR-10 converter wants every class). The files keep their paths and bytes.
   """
   from datasets import image_tree  # pylint: disable=g-import-not-at-top
   layout = image_tree.find_layout(image_tree.nonempty(image_tree.list_files(source),
@@ -270,9 +284,10 @@ def sample_tree(source, out_dir, counts, seed=0):
     if split not in layout:
       raise ValueError('--source=%s has no %s split (has %s)'
                        % (source, split, sorted(map(str, layout))))
-    items = sorted(item for members in layout[split].values() for item in members)
-    if count is not None and count < len(items):
-      items = rng.sample(items, count)
+    pools = [rng.sample(sorted(members), len(members))
+             for _, members in sorted(layout[split].items())]
+    items = [pool[i] for i in range(max(map(len, pools))) for pool in pools
+             if i < len(pool)][:count]
     for path, payload in items:
       target = os.path.join(out_dir, *path.split('/'))
       os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -298,7 +313,6 @@ def converted(dataset_name, work_dir, dataset_dir=None, source=None, sample=None
   """
   if dataset_dir:
     if not os.path.isfile(os.path.join(dataset_dir, 'dataset_info.json')):
-      from slimkit import errors  # pylint: disable=g-import-not-at-top
       raise errors.UserError('%s holds no dataset_info.json; expected a directory '
                              'written by download_and_convert_data.py' % dataset_dir)
     return dataset_dir

@@ -16,6 +16,7 @@ import sys
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from slimkit import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -56,4 +57,12 @@ def run(main, positional=False):
     if code:
       sys.exit(code)
 
-  app.run(wrapped)
+  app.run(wrapped, flags_parser=_parse_flags)
+
+
+def _parse_flags(argv):
+  """absl's parse, with a bad flag value reported as one line like any bad input."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    fail(e)

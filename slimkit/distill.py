@@ -76,8 +76,9 @@ class Teacher(object):
     run_config = run_config_lib.read(prefix)
     run_config_lib.check_model_name(self.model_name, run_config,
                                     '--teacher_model_name', prefix)
-    run_config_lib.check_num_classes(num_classes, run_config,
-                                     'the student\'s dataset')
+    run_config_lib.check_num_classes(
+        num_classes, run_config, '%s=%s: the teacher was trained for %%(trained)d '
+        'classes, the student trains on %%(classes)d' % (FLAG, prefix.replace('%', '%%')))
     given = {'explicit_flags': ()}  # every setting from the teacher's run_config
     net = run_config_lib.resolve_net(given, run_config, self.model_name,
                                      config.get('teacher_image_size'))

@@ -105,8 +105,11 @@ def resolve(config, run_config):
     raise ValueError('--labels_offset=%d leaves %d class(es) of the %d in %s'
                      % (offset, num_classes, split.num_classes, config['dataset_name']))
   run_config_lib.check_num_classes(
-      num_classes, run_config, '--dataset_dir=%s (%d classes, --labels_offset=%d)' % (
-          config['dataset_dir'], split.num_classes, offset))
+      num_classes, run_config,
+      '--dataset_dir=%s has %d classes (%%(classes)d after --labels_offset=%d) but the '
+      'checkpoint was trained for %%(trained)d (its run_config.json); evaluate on the '
+      'dataset it was trained on, or set --labels_offset' % (
+          config['dataset_dir'].replace('%', '%%'), split.num_classes, offset))
   channels = run_config_lib.output_channels(net, split.channels)
   class_names = [split.labels_to_names.get(i + offset, str(i + offset))
                  for i in range(num_classes)]

@@ -87,7 +87,9 @@ def resolve(config, run_config):
   if info is not None:
     num_classes = info['num_classes'] - offset
     run_config_lib.check_num_classes(
-        num_classes, run_config, '--dataset_dir (%d classes, --labels_offset=%d)' % (
+        num_classes, run_config,
+        '--dataset_dir has %d classes (%%(classes)d after --labels_offset=%d) but the '
+        'checkpoint was trained for %%(trained)d (its run_config.json)' % (
             info['num_classes'], offset))
   elif run_config.get('num_classes') is not None:
     num_classes = run_config['num_classes']

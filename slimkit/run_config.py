@@ -91,12 +91,14 @@ def check_model_name(model_name, run_config, flag='--model_name', where=''):
                                 flag, trained))
 
 
-def check_num_classes(num_classes, run_config, what):
-  """The class count the net is built for must be the one it was trained for."""
+def check_num_classes(num_classes, run_config, message):
+  """The class count the net is built for must be the one it was trained for.
+
+  message: the error, with %(trained)d and %(classes)d for the two counts.
+  """
   trained = (run_config or {}).get('num_classes')
   if trained not in (None, num_classes):
-    raise ValueError('%s gives %d classes but the checkpoint was trained for %d (its '
-                     'run_config.json)' % (what, num_classes, trained))
+    raise ValueError(message % {'trained': trained, 'classes': num_classes})
 
 
 def trained_settings(config, run_config):

@@ -159,8 +159,9 @@ def test_nets_table_prints_counts_beside_the_paper():
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason='crashes today (InMemoryTrainer never sets teacher); '
-                   'being rewritten on the new training API (issue 13)')
+                   reason='crashes today: it subclasses slimkit.train.Trainer, which '
+                   'the Trainer split removed; being rewritten on the new training '
+                   'API (issue 13)')
 def test_train_bench_runs_at_a_tiny_size():
   bench('train_bench.py', '--nets=lenet', '--steps=1', '--warmup_steps=1',
         '--repeats=1', '--precisions=float32', '--bench_batch_size=4')

@@ -346,7 +346,8 @@ class Trainer(object):
       self.model = nets_factory.build_model(
           config['model_name'], self.num_classes,
           (self.image_size, self.image_size, self.channels),
-          weight_decay=0.0 if decoupled else config.get('weight_decay', 0.0), **kwargs)
+          weight_decay=0.0 if decoupled else config.get('weight_decay', 0.0),
+          conv_gradients=config.get('conv_gradients'), **kwargs)
       self.variables_to_train = self._variables_to_train()
       if self.teacher:
         self.teacher.build()

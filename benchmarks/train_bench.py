@@ -239,7 +239,7 @@ def main(argv):
   os.makedirs(os.path.join(work_dir, 'logs'), exist_ok=True)
   # auto's decisions: measured once in this work dir, as a user's first run
   # stores them for every later run on the machine.
-  os.environ.setdefault('SLIM_CONV_GRAD_CACHE', os.path.join(work_dir, 'conv_grad'))
+  os.environ['SLIM_CONV_GRAD_CACHE'] = os.path.join(work_dir, 'conv_grad')
   dataset_dir = cli_runs.converted('cifar10', FLAGS.dataset_dir, work_dir)
   print(machine_line())
   print('batch %d, %d timed steps x %d repeats, momentum SGD, %s; data %s' % (

@@ -9,12 +9,10 @@ preprocessing as evaluation). Exit codes: 0 done, 1 bad input.
 """
 
 import os
-import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from slimkit import cli  # first: it quiets TensorFlow's C++ logging
 
-from absl import app
-from absl import flags
+from absl import flags  # pylint: disable=g-bad-import-order
 
 flags.DEFINE_string('saved_model', None,
                     'Directory written by export_inference_graph.py --output_file.')
@@ -119,25 +117,16 @@ def format_top_k(path, probabilities, names, k):
 def main(argv):
   paths = argv[1:]
   if not paths:
-    _fail('expected one or more image files after the flags, e.g. '
-          'classify_image.py --saved_model=DIR cat.jpg')
-  try:
-    images = read_images(paths)
-    model, serve, names, batch_size = load(FLAGS.saved_model)
-    check_decodable(images)
-    probabilities = classify(serve, images, batch_size)  # model keeps its variables
-  except (ValueError, FileNotFoundError) as e:
-    _fail(e)
+    raise ValueError('expected one or more image files after the flags, e.g. '
+                     'classify_image.py --saved_model=DIR cat.jpg')
+  images = read_images(paths)
+  model, serve, names, batch_size = load(FLAGS.saved_model)
+  check_decodable(images)
+  probabilities = classify(serve, images, batch_size)  # model keeps its variables
   for (path, _), row in zip(images, probabilities):
     print(format_top_k(path, row, names, FLAGS.top_k))
   del model
 
 
-def _fail(message):
-  text = ' '.join(str(message).split())  # one line
-  print('classify_image.py: error: %s' % text, file=sys.stderr)
-  sys.exit(1)
-
-
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main, positional=True)

@@ -11,8 +11,9 @@ dataset_info.json (written last); see docs/architecture.md.
 """
 import sys
 
-from absl import app
-from absl import flags
+from slimkit import cli  # first: it quiets TensorFlow's C++ logging
+
+from absl import flags  # pylint: disable=g-bad-import-order
 
 from datasets import convert
 
@@ -41,16 +42,12 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('unexpected arguments: %s' % ' '.join(argv[1:]))
+  del argv  # cli.run rejects positional arguments
   try:
     convert.run(FLAGS.dataset_name, FLAGS.dataset_dir, source=FLAGS.source,
                 num_shards=FLAGS.num_shards, validation_size=FLAGS.validation_size,
                 seed=FLAGS.seed, overwrite=FLAGS.overwrite, num_workers=FLAGS.num_workers,
                 keep_download=FLAGS.keep_download, output_name=FLAGS.output_name)
-  except (ValueError, OSError) as e:
-    print('error: %s' % str(e).replace('\n', ' '), file=sys.stderr)
-    return 1
   except KeyboardInterrupt:
     print('interrupted: no shard under a final name is partial; run the same command again '
           'to finish', file=sys.stderr)
@@ -59,4 +56,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -9,14 +9,9 @@ Every TF-Slim flag keeps its name and default. Add --eval_interval_secs=60 (and
 docs/evaluation.md. Exit codes: 0 done, 1 bad input, 130 interrupted.
 """
 
-import os
-import sys
+from slimkit import cli  # first: it quiets TensorFlow's C++ logging
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
-from absl import app
-from absl import flags
-from absl import logging
+from absl import flags  # pylint: disable=g-bad-import-order
 
 from slimkit import flags as slim_flags
 
@@ -25,30 +20,12 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    _fail('unexpected arguments %s (flags are --name=value)' % ' '.join(argv[1:]))
-  logging.set_verbosity(logging.INFO)
+  del argv  # cli.run rejects positional arguments
   config = slim_flags.config(FLAGS)
   config['explicit_flags'] = sorted(slim_flags.explicitly_set(FLAGS))
-  try:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    from slimkit import evaluate  # pylint: disable=g-import-not-at-top
-    try:
-      evaluate.run(config)
-    except tf.errors.OpError as e:  # e.g. a corrupt TFRecord: its first line says
-      _fail(e.message.splitlines()[0] if e.message else e)
-  except (ValueError, FileNotFoundError) as e:
-    _fail(e)
-  except KeyboardInterrupt:
-    print('eval_image_classifier.py: interrupted', file=sys.stderr)
-    sys.exit(130)
-
-
-def _fail(message):
-  text = ' '.join(str(message).split())  # one line
-  print('eval_image_classifier.py: error: %s' % text, file=sys.stderr)
-  sys.exit(1)
+  from slimkit import evaluate  # pylint: disable=g-import-not-at-top
+  evaluate.run(config)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -9,14 +9,11 @@ Exit codes: 0 done, 1 bad input or a non-finite loss, 130/143 stopped by
 SIGINT/SIGTERM after saving a checkpoint.
 """
 
-import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from slimkit import cli  # first: it quiets TensorFlow's C++ logging
 
-from absl import app
-from absl import flags
-from absl import logging
+from absl import flags  # pylint: disable=g-bad-import-order
 
 from slimkit import flags as slim_flags
 from slimkit import presets
@@ -26,24 +23,14 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    _fail('unexpected arguments %s (flags are --name=value)' % ' '.join(argv[1:]))
-  logging.set_verbosity(logging.INFO)
-  try:
-    config = presets.resolve(slim_flags.config(FLAGS), slim_flags.explicitly_set(FLAGS))
-    from slimkit import train  # pylint: disable=g-import-not-at-top
-    result = train.run(config)
-  except (ValueError, FileNotFoundError, FloatingPointError) as e:
-    _fail(e)
+  del argv  # cli.run rejects positional arguments
+  config = presets.resolve(slim_flags.config(FLAGS), slim_flags.explicitly_set(FLAGS))
+  from slimkit import train  # pylint: disable=g-import-not-at-top
+  result = train.run(config)
   if result['signal'] is not None:
-    sys.exit(128 + result['signal'])
-
-
-def _fail(message):
-  text = ' '.join(str(message).split())  # one line
-  print('train_image_classifier.py: error: %s' % text, file=sys.stderr)
-  sys.exit(1)
+    return 128 + result['signal']
+  return 0
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

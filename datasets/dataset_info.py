@@ -6,6 +6,8 @@ import json
 import os
 import re
 
+from slimkit import run_config
+
 INFO_FILE = 'dataset_info.json'
 LABELS_FILE = 'labels.txt'
 
@@ -27,25 +29,18 @@ def read_info(dataset_dir):
                      % (path, e)) from e
 
 
-def _write_atomically(path, text):
-  tmp = '%s.tmp-%d' % (path, os.getpid())
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 def write_info(dataset_dir, info):
   text = json.dumps(info, indent=1)
   # Lists of numbers (class counts, image shape) on one line each.
   text = re.sub(r'\[\s+([-\d.,\s]+?)\s+\]',
                 lambda m: '[%s]' % ' '.join(m.group(1).split()), text)
-  _write_atomically(info_path(dataset_dir), text + '\n')
+  run_config.write_text_atomic(info_path(dataset_dir), text + '\n')
 
 
 def write_labels(dataset_dir, class_names):
   """'<id>:<name>' per line, as TF-Slim's dataset_utils.write_label_file."""
   text = ''.join('%d:%s\n' % (i, name) for i, name in enumerate(class_names))
-  _write_atomically(os.path.join(dataset_dir, LABELS_FILE), text)
+  run_config.write_text_atomic(os.path.join(dataset_dir, LABELS_FILE), text)
 
 
 def read_labels(dataset_dir):

@@ -28,6 +28,13 @@ PS_JOB = 'ps'
 CHIEF_JOB = 'chief'
 
 
+def check_master(master):
+  """TF-Slim's --master named a TF1 session master; TF2 has none."""
+  if master:
+    raise ValueError('--master=%s: TF1 session masters do not exist in TF2; leave it '
+                     'empty (a cluster comes from TF_CONFIG or --worker_hosts)' % master)
+
+
 @contextlib.contextmanager
 def precision_policy(mixed_precision):
   """Keras' global dtype policy for --mixed_precision inside the block, restored after.
@@ -99,8 +106,7 @@ class DeploymentConfig(object):
   """
 
   def __init__(self, num_clones=1, clone_on_cpu=False, replica_id=0, num_replicas=1,
-               num_ps_tasks=0, worker_job_name=WORKER_JOB, ps_job_name=PS_JOB,
-               worker_hosts=None):
+               num_ps_tasks=0, worker_hosts=None):
     if num_clones < 1:
       raise ValueError('--num_clones must be >= 1, got %d' % num_clones)
     if num_replicas < 1:
@@ -112,8 +118,6 @@ class DeploymentConfig(object):
     self.replica_id = replica_id
     self.num_replicas = num_replicas
     self.num_ps_tasks = num_ps_tasks
-    self.worker_job_name = worker_job_name
-    self.ps_job_name = ps_job_name
     self.worker_hosts = worker_hosts
     self.tf_config = self._resolve_cluster()
     self._strategy = None
@@ -230,10 +234,6 @@ class DeploymentConfig(object):
       raise ValueError('--num_clones=%d but only %d GPU(s) are visible'
                        % (self.num_clones, len(gpus)))
     return ['/device:GPU:%d' % i for i in range(self.num_clones)]
-
-  def inputs_device(self):
-    """Slim read and preprocessed on the worker's CPU; so do we."""
-    return '/device:CPU:0'
 
   def prepare_devices(self):
     """Device set-up that must happen before TensorFlow runs its first op."""

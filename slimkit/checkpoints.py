@@ -9,13 +9,11 @@ Model variables are keyed by path, not by object position, so a checkpoint can b
 into a net with another head (fine-tuning), and a mismatch can be named variable by
 variable instead of TF-Slim's "Assign requires shapes of both tensors to match".
 
-Beside the checkpoints, run_config.json records what built them (flags, model name,
-num_classes, image size, channels) so eval and export can rebuild the net.
+Beside the checkpoints, run_config.json (slimkit/run_config.py) records what built
+them, so eval and export can rebuild the net.
 """
 
-import json
 import os
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -23,7 +21,6 @@ import tensorflow as tf
 from nets import scopes
 
 CHECKPOINT_NAME = 'ckpt'
-RUN_CONFIG = 'run_config.json'
 _SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
 
 
@@ -194,35 +191,3 @@ def top_scopes(model):
     if _head(v.path) not in seen:
       seen.append(_head(v.path))
   return seen
-
-
-def write_json_atomic(path, obj):
-  """Writes JSON to a temp file beside path and renames it: never half-written."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path), dir=directory)
-  try:
-    with os.fdopen(fd, 'w') as f:
-      json.dump(obj, f, indent=2, sort_keys=True, default=str)
-      f.write('\n')
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
-def write_run_config(train_dir, config):
-  write_json_atomic(os.path.join(train_dir, RUN_CONFIG), config)
-
-
-def read_run_config(checkpoint_path):
-  """run_config.json of the train dir holding a checkpoint (dir or prefix), or None."""
-  path = str(checkpoint_path)
-  directory = path if os.path.isdir(path) else os.path.dirname(path)
-  config_file = os.path.join(directory, RUN_CONFIG)
-  if not os.path.exists(config_file):
-    return None
-  with open(config_file) as f:
-    return json.load(f)

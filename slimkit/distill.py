@@ -21,10 +21,9 @@ comes from the run_config.json beside its checkpoint.
 import tensorflow as tf
 
 from nets import nets_factory
-from preprocessing import preprocessing_factory
 from preprocessing import seeds as seeds_lib
 from slimkit import checkpoints
-from slimkit import evaluate
+from slimkit import run_config as run_config_lib
 
 FLAG = '--teacher_checkpoint_path'
 
@@ -72,30 +71,21 @@ class Teacher(object):
 
   def __init__(self, config, num_classes, input_channels):
     self.model_name = config['teacher_model_name']
-    nets_factory.get_spec(self.model_name)  # unknown names fail with the flag's name
     self.path = config['teacher_checkpoint_path']
     prefix = checkpoints.require_latest(self.path, FLAG)
-    run_config = checkpoints.read_run_config(prefix) or {}
-    trained = run_config.get('model_name')
-    if trained and trained != self.model_name:
-      raise ValueError('--teacher_model_name=%s but %s was trained as %s (its '
-                       'run_config.json)' % (self.model_name, prefix, trained))
-    trained_classes = run_config.get('num_classes')
-    if trained_classes not in (None, num_classes):
-      raise ValueError('%s=%s: the teacher was trained for %d classes, the student '
-                       'trains on %d' % (FLAG, prefix, trained_classes, num_classes))
+    run_config = run_config_lib.read(prefix)
+    run_config_lib.check_model_name(self.model_name, run_config,
+                                    '--teacher_model_name', prefix)
+    run_config_lib.check_num_classes(
+        num_classes, run_config, '%s=%s: the teacher was trained for %%(trained)d '
+        'classes, the student trains on %%(classes)d' % (FLAG, prefix.replace('%', '%%')))
     given = {'explicit_flags': ()}  # every setting from the teacher's run_config
-    values = evaluate.trained_settings(given, run_config)
-    self.image_size = evaluate.image_size_for(
-        config.get('teacher_image_size'), run_config, self.model_name)
-    name, options = evaluate.preprocessing_for(values, self.model_name)
-    self.preprocess_fn = preprocessing_factory.get_preprocessing(
-        name, is_training=True, **options)
-    self.channels = evaluate.output_channels(
-        preprocessing_factory.get_preprocessing(name, is_training=False, **options),
-        input_channels, self.image_size)
-    self.net_options = ({'activation': values['activation']}
-                        if values['activation'] else {})
+    net = run_config_lib.resolve_net(given, run_config, self.model_name,
+                                     config.get('teacher_image_size'))
+    self.image_size = net.image_size
+    self.preprocess_fn = run_config_lib.preprocess_fn(net, is_training=True)
+    self.channels = run_config_lib.output_channels(net, input_channels)
+    self.net_options = net.net_options
     self.prefix = prefix
     self.num_classes = num_classes
     self.model = None

@@ -42,14 +42,13 @@ from deployment import model_deploy
 from nets import nets_factory
 from preprocessing import preprocessing_factory
 from slimkit import checkpoints
+from slimkit import errors
 from slimkit import inputs
+from slimkit import run_config as run_config_lib
 from slimkit import summaries
 
 TOP_K = 5
 RESULT_FORMAT = 'eval_%d.json'
-# Flags that describe how the net was trained: unset, they come from run_config.json.
-INHERITED = ('preprocessing_name', 'activation', 'use_grayscale', 'grayscale_formula',
-             'image_filter', 'filter_size')
 
 # What one evaluation needs besides the checkpoint, resolved from flags + run_config.
 Setup = collections.namedtuple('Setup', [
@@ -69,22 +68,12 @@ def check_config(config):
                      'tf.contrib.quantize, which TF2/Keras 3 do not have; evaluate the '
                      'float model, or export it with export_inference_graph.py --tflite '
                      '--quantize for a quantized TFLite model')
-  if config.get('master'):
-    raise ValueError('--master=%s: TF1 session masters do not exist in TF2; leave it '
-                     'empty (evaluation runs in this process)' % config['master'])
+  model_deploy.check_master(config.get('master'))
   if not config.get('dataset_dir'):
     raise ValueError('You must supply the dataset directory with --dataset_dir')
   if not config.get('checkpoint_path'):
     raise ValueError('--checkpoint_path: expected a train dir or a checkpoint prefix')
-  if not config.get('eval_dir'):
-    raise ValueError('--eval_dir: expected a directory for the evaluation results')
-  for flag in ('batch_size', 'max_num_batches', 'eval_image_size',
-               'eval_interval_secs', 'timeout'):
-    value = config.get(flag)
-    if value is not None and value < 1:
-      raise ValueError('--%s must be >= 1 (or unset), got %d' % (flag, value))
-  if config.get('labels_offset', 0) < 0:
-    raise ValueError('--labels_offset must be >= 0, got %d' % config['labels_offset'])
+  errors.check_output_dir('eval_dir', config.get('eval_dir'))
   if config.get('timeout') and not config.get('eval_interval_secs'):
     raise ValueError('--timeout only applies to continuous evaluation: also set '
                      '--eval_interval_secs')
@@ -95,7 +84,7 @@ def check_config(config):
                        'dir to poll, not one checkpoint' % path)
     train_dir = path
   else:
-    train_dir = _train_dir(path)
+    train_dir = run_config_lib.train_dir_of(path)
   eval_dir, train_dir = os.path.realpath(config['eval_dir']), os.path.realpath(train_dir)
   if eval_dir == train_dir or eval_dir.startswith(train_dir + os.sep):
     raise ValueError('--eval_dir=%s is in the train dir of --checkpoint_path; evaluation '
@@ -103,56 +92,11 @@ def check_config(config):
                      % (config['eval_dir'], train_dir))
 
 
-def _train_dir(checkpoint_path):
-  path = str(checkpoint_path)
-  return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-
-
-def _given(config, name):
-  """True if the user set the flag (config['explicit_flags'] from the CLI)."""
-  if 'explicit_flags' in config:
-    return name in config['explicit_flags']
-  return config.get(name) is not None
-
-
-def check_model_name(config, run_config):
-  """Slim took --model_name on trust; a mismatch with run_config.json is an error."""
-  trained = (run_config or {}).get('model_name')
-  if trained and trained != config.get('model_name'):
-    raise ValueError('--model_name=%s but the checkpoint was trained as %s (its '
-                     'run_config.json); pass --model_name=%s' % (
-                         config.get('model_name'), trained, trained))
-
-
-def trained_settings(config, run_config):
-  """{flag: value} of INHERITED: the flag if given, else the train run's value."""
-  run_config = run_config or {}
-  values = {}
-  for name in INHERITED:
-    values[name] = config.get(name)
-    if not _given(config, name) and run_config.get(name) is not None:
-      values[name] = run_config[name]
-  return values
-
-
-def image_size_for(size_flag, run_config, model_name):
-  """The flag, else the train image size of run_config, else the net's default."""
-  return int(size_flag or (run_config or {}).get('image_size') or
-             nets_factory.get_spec(model_name).default_image_size)
-
-
-def preprocessing_for(values, model_name):
-  """(preprocessing name, its options) from trained_settings()."""
-  options = {k: values[k] for k in ('use_grayscale', 'grayscale_formula',
-                                    'image_filter', 'filter_size')}
-  return values['preprocessing_name'] or model_name, options
-
-
 def resolve(config, run_config):
   """The Setup of an evaluation, from the flags and the train run's run_config."""
-  check_model_name(config, run_config)
-  model_name = config.get('model_name')
-  nets_factory.get_spec(model_name)  # unknown names fail before the data is read
+  run_config_lib.check_model_name(config.get('model_name'), run_config)
+  net = run_config_lib.resolve_net(config, run_config, config.get('model_name'),
+                                   config.get('eval_image_size'))
   split = dataset_factory.get_split(config['dataset_name'],
                                     config['dataset_split_name'], config['dataset_dir'])
   offset = config.get('labels_offset') or 0
@@ -160,32 +104,18 @@ def resolve(config, run_config):
   if num_classes < 2:
     raise ValueError('--labels_offset=%d leaves %d class(es) of the %d in %s'
                      % (offset, num_classes, split.num_classes, config['dataset_name']))
-  trained_classes = (run_config or {}).get('num_classes')
-  if trained_classes not in (None, num_classes):
-    raise ValueError(
-        '--dataset_dir=%s has %d classes (%d after --labels_offset=%d) but the '
-        'checkpoint was trained for %d (its run_config.json); evaluate on the dataset '
-        'it was trained on, or set --labels_offset' % (
-            config['dataset_dir'], split.num_classes, num_classes, offset,
-            trained_classes))
-  values = trained_settings(config, run_config)
-  image_size = image_size_for(config.get('eval_image_size'), run_config, model_name)
-  preprocessing_name, options = preprocessing_for(values, model_name)
-  preprocess_fn = preprocessing_factory.get_preprocessing(
-      preprocessing_name, is_training=False, **options)
-  channels = output_channels(preprocess_fn, split.channels, image_size)
-  net_options = {'activation': values['activation']} if values['activation'] else {}
+  run_config_lib.check_num_classes(
+      num_classes, run_config,
+      '--dataset_dir=%s has %d classes (%%(classes)d after --labels_offset=%d) but the '
+      'checkpoint was trained for %%(trained)d (its run_config.json); evaluate on the '
+      'dataset it was trained on, or set --labels_offset' % (
+          config['dataset_dir'].replace('%', '%%'), split.num_classes, offset))
+  channels = run_config_lib.output_channels(net, split.channels)
   class_names = [split.labels_to_names.get(i + offset, str(i + offset))
                  for i in range(num_classes)]
-  return Setup(model_name, num_classes, image_size, channels, preprocessing_name,
-               options, net_options, class_names, split)
-
-
-def output_channels(preprocess_fn, input_channels, image_size):
-  """Channels the preprocessing gives (1 with --use_grayscale), read by tracing."""
-  fn = tf.function(lambda image: preprocess_fn(image, image_size, image_size))
-  spec = tf.TensorSpec([None, None, input_channels], tf.uint8)
-  return int(fn.get_concrete_function(spec).structured_outputs.shape[-1])
+  return Setup(net.model_name, num_classes, net.image_size, channels,
+               net.preprocessing_name, net.preprocess_options, net.net_options,
+               class_names, split)
 
 
 # ==============================================================================
@@ -338,7 +268,7 @@ def write_result(eval_dir, writer, result):
                         'eval/Loss': result['metrics']['loss']})
   writer.flush()
   path = result_path(eval_dir, step)
-  checkpoints.write_json_atomic(path, result)
+  run_config_lib.write_json_atomic(path, result)
   return path
 
 
@@ -378,11 +308,11 @@ class _Session(object):
 
   def evaluate(self, prefix):
     config = self.config
-    run_config = checkpoints.read_run_config(prefix)
+    run_config = run_config_lib.read(prefix)
     if self.evaluator is None:
       self.evaluator = Evaluator(config, resolve(config, run_config))
     else:
-      check_model_name(config, run_config)
+      run_config_lib.check_model_name(config.get('model_name'), run_config)
     result = self.evaluator.evaluate(prefix)
     if self.writer is None:  # only now: a failed evaluation leaves no eval_dir behind
       os.makedirs(config['eval_dir'], exist_ok=True)
@@ -433,7 +363,7 @@ def pending_checkpoints(train_dir, eval_dir):
 
 def final_step_done(train_dir, eval_dir):
   """True once the train run's max_number_of_steps has a result in eval_dir."""
-  run_config = checkpoints.read_run_config(train_dir) or {}
+  run_config = run_config_lib.read(train_dir) or {}
   last = run_config.get('max_number_of_steps')
   if last is None:
     return False

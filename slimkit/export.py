@@ -29,9 +29,8 @@ import tensorflow as tf
 
 from datasets import dataset_info
 from nets import nets_factory
-from preprocessing import preprocessing_factory
 from slimkit import checkpoints
-from slimkit import evaluate
+from slimkit import run_config as run_config_lib
 
 TFLITE_FILE = 'model.tflite'
 TEXT_GRAPH_FILE = 'graph.pbtxt'
@@ -57,11 +56,6 @@ def check_config(config):
     raise ValueError('--quantize needs --tflite: TF2 quantizes the TFLite model after '
                      'training (dynamic-range int8 weights); contrib.quantize graphs '
                      'do not exist in TF2')
-  for flag in ('image_size', 'batch_size'):
-    if config.get(flag) is not None and config[flag] < 1:
-      raise ValueError('--%s must be >= 1 (or unset), got %d' % (flag, config[flag]))
-  if config.get('labels_offset', 0) < 0:
-    raise ValueError('--labels_offset must be >= 0, got %d' % config['labels_offset'])
 
 
 def _dataset_facts(config, run_config):
@@ -84,44 +78,39 @@ def _dataset_facts(config, run_config):
 
 def resolve(config, run_config):
   """Everything the export needs, as a dict, from the flags and run_config.json."""
-  evaluate.check_model_name(config, run_config)
+  run_config_lib.check_model_name(config['model_name'], run_config)
   run_config = run_config or {}
-  model_name = config['model_name']
-  nets_factory.get_spec(model_name)
+  net = run_config_lib.resolve_net(config, run_config, config['model_name'],
+                                   config.get('image_size'))
   offset = config.get('labels_offset') or 0
   info, names = _dataset_facts(config, run_config)
-  dataset_classes = info['num_classes'] if info else None
-  channels_in = info.get('channels') if info else None
-  trained_classes = run_config.get('num_classes')
-  if dataset_classes is not None:
-    num_classes = dataset_classes - offset
-    if trained_classes not in (None, num_classes):
-      raise ValueError('--dataset_dir has %d classes (%d after --labels_offset=%d) '
-                       'but the checkpoint was trained for %d (its run_config.json)'
-                       % (dataset_classes, num_classes, offset, trained_classes))
-  elif trained_classes is not None:
-    num_classes = trained_classes
+  if info is not None:
+    num_classes = info['num_classes'] - offset
+    run_config_lib.check_num_classes(
+        num_classes, run_config,
+        '--dataset_dir has %d classes (%%(classes)d after --labels_offset=%d) but the '
+        'checkpoint was trained for %%(trained)d (its run_config.json)' % (
+            info['num_classes'], offset))
+  elif run_config.get('num_classes') is not None:
+    num_classes = run_config['num_classes']
   else:
     raise ValueError('--dataset_dir: needed to know the number of classes (or a '
                      '--checkpoint_path whose train dir has run_config.json)')
-  values = evaluate.trained_settings(config, run_config)
-  image_size = evaluate.image_size_for(config.get('image_size'), run_config, model_name)
-  preprocessing_name, options = evaluate.preprocessing_for(values, model_name)
-  preprocess_fn = preprocessing_factory.get_preprocessing(
-      preprocessing_name, is_training=False, **options)
+  channels_in = info.get('channels') if info else None
   if channels_in is None:  # no dataset: a 1-channel net without grayscale read gray
-    gray_data = run_config.get('channels') == 1 and not values['use_grayscale']
+    gray_data = (run_config.get('channels') == 1 and
+                 not net.preprocess_options['use_grayscale'])
     channels_in = 1 if gray_data else 3
-  channels = evaluate.output_channels(preprocess_fn, channels_in, image_size)
   class_names = [names.get(i + offset, str(i + offset)) for i in range(num_classes)]
-  net_options = {'activation': values['activation']} if values['activation'] else {}
   dataset_name = (info or {}).get('name') or run_config.get('dataset_name')
-  return {'model_name': model_name, 'num_classes': num_classes,
+  return {'model_name': net.model_name, 'num_classes': num_classes,
           'dataset_name': dataset_name or config.get('dataset_name'),
-          'image_size': image_size, 'decode_channels': channels_in,
-          'channels': channels, 'preprocessing_name': preprocessing_name,
-          'preprocess_options': options, 'preprocess_fn': preprocess_fn,
-          'net_options': net_options, 'class_names': class_names,
+          'image_size': net.image_size, 'decode_channels': channels_in,
+          'channels': run_config_lib.output_channels(net, channels_in),
+          'preprocessing_name': net.preprocessing_name,
+          'preprocess_options': net.preprocess_options,
+          'preprocess_fn': run_config_lib.preprocess_fn(net),
+          'net_options': net.net_options, 'class_names': class_names,
           'labels_offset': offset, 'batch_size': config.get('batch_size')}
 
 
@@ -200,7 +189,7 @@ def run(config):
   prefix = run_config = None
   if checkpoint_path:
     prefix = checkpoints.require_latest(checkpoint_path)
-    run_config = checkpoints.read_run_config(prefix)
+    run_config = run_config_lib.read(prefix)
   setup = resolve(config, run_config)
   model = nets_factory.build_model(
       setup['model_name'], setup['num_classes'],
@@ -234,7 +223,7 @@ def run(config):
                    'step': checkpoints.step_of(prefix) if prefix else None,
                    'moving_average': use_ema, 'quantized_tflite': bool(
                        config.get('tflite') and config.get('quantize'))})
-    checkpoints.write_json_atomic(os.path.join(tmp, CONFIG_FILE), record)
+    run_config_lib.write_json_atomic(os.path.join(tmp, CONFIG_FILE), record)
     _replace_dir(tmp, output)
   finally:
     shutil.rmtree(tmp, ignore_errors=True)

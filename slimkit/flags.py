@@ -1,12 +1,18 @@
 """Command-line flags, defined once and shared by the scripts.
 
-TF-Slim's names and defaults are kept (see docs/flags.md); additions are marked
-'(new)' in their help. Each group has a definer; the scripts call the ones they need
+TF-Slim's names and defaults are kept; additions are marked '(new)' in their help
+and described in docs/training.md and docs/evaluation.md. Each group has a definer; the scripts call the ones they need
 and hand `config(FLAGS)`, a plain dict of values, to the library, which never reads
 FLAGS itself.
 """
 
 from absl import flags
+
+from nets import custom_cnn
+from preprocessing import filters
+from preprocessing import grayscale
+from slimkit import learning_rate
+from slimkit import optimizers
 
 _DEFINED = []  # names of the flags defined here, in definition order
 _TARGET = [flags.FLAGS]  # where the definers write; see define_into()
@@ -14,7 +20,11 @@ _TARGET = [flags.FLAGS]  # where the definers write; see define_into()
 
 def _define(kind, name, default, help_text, *args, **kwargs):
   target = _TARGET[0]
-  if name in target:  # train and eval share groups; a process may define twice
+  if name in target:  # a shared group defined twice into one FlagValues
+    if target[name].default != default:
+      raise ValueError('flag --%s defined twice with different defaults (%r, %r): '
+                       'train and eval flags cannot share one FlagValues'
+                       % (name, target[name].default, default))
     return
   kwargs['flag_values'] = target
   if kind == 'enum':  # absl takes the choices before the help text
@@ -35,13 +45,19 @@ def define_into(flag_values, definer):
   return flag_values
 
 
-OPTIMIZERS = ['adadelta', 'adagrad', 'adam', 'adamw', 'ftrl', 'momentum', 'sgd',
-              'rmsprop']
-DECAY_TYPES = ['fixed', 'exponential', 'polynomial', 'cosine']
-ACTIVATIONS = ['relu', 'elu', 'tanh', 'sigmoid', 'swish', 'leaky_relu']
-GRAYSCALE_FORMULAS = ['rec601', 'rec709', 'mean']
-IMAGE_FILTERS = ['median', 'mean', 'trimmed_mean', 'trimmed_mean_quarter',
-                 'closest_to_mean', 'adaptive_mean']
+# Enum choices come from the registries that implement them.
+OPTIMIZERS = sorted(optimizers.OPTIMIZERS)
+DECAY_TYPES = list(learning_rate.DECAY_TYPES)
+ACTIVATIONS = list(custom_cnn.ACTIVATIONS)
+GRAYSCALE_FORMULAS = list(grayscale.FORMULAS)
+IMAGE_FILTERS = list(filters.NAMES)
+
+
+def _define_labels_offset():
+  _define('integer', 'labels_offset', 0,
+          'An offset for the labels in the dataset. Useful when a model was trained '
+          'with a background class (1001 ImageNet classes) and is used with 1000.',
+          lower_bound=0)
 
 
 def define_dataset_flags(split_name, batch_size):
@@ -50,9 +66,7 @@ def define_dataset_flags(split_name, batch_size):
   _define('string', 'dataset_dir', None,
           'The directory where the dataset files are stored (as written by '
           'download_and_convert_data.py).')
-  _define('integer', 'labels_offset', 0,
-          'An offset for the labels in the dataset. Useful when a model was trained '
-          'with a background class (1001 ImageNet classes) and is used with 1000.')
+  _define_labels_offset()
   _define('integer', 'batch_size', batch_size,
           'The number of samples in each batch (global, over all replicas).',
           lower_bound=1)
@@ -64,6 +78,20 @@ def define_dataset_flags(split_name, batch_size):
 
 
 def define_model_flags():
+  """The net and its input transforms, plus how training/eval computes."""
+  define_net_flags()
+  _define('enum', 'mixed_precision', None,
+          '(new) Compute in bfloat16 (CPUs with AVX-512 bf16, TPUs, recent GPUs) or '
+          'float16 (GPUs, with loss scaling); variables stay float32. float32 turns '
+          'it off (e.g. over a --preset that sets it).',
+          ['bfloat16', 'float16', 'float32'])
+  _define('bool', 'jit_compile', False,
+          '(new) Compile the step with XLA. Helps on GPUs; slower on most CPUs.')
+  _define('bool', 'clone_on_cpu', False, 'Use CPUs to deploy clones.')
+
+
+def define_net_flags():
+  """The net, its weights' averages and its input transforms (train, eval, export)."""
   _define('string', 'model_name', 'inception_v3', 'The name of the architecture.')
   _define('string', 'preprocessing_name', None,
           'The name of the preprocessing to use. If left as None, the model_name '
@@ -83,14 +111,6 @@ def define_model_flags():
   _define('float', 'moving_average_decay', None,
           'The decay to use for the moving average. If left as None, then moving '
           'averages are not used.')
-  _define('enum', 'mixed_precision', None,
-          '(new) Compute in bfloat16 (CPUs with AVX-512 bf16, TPUs, recent GPUs) or '
-          'float16 (GPUs, with loss scaling); variables stay float32. float32 turns '
-          'it off (e.g. over a --preset that sets it).',
-          ['bfloat16', 'float16', 'float32'])
-  _define('bool', 'jit_compile', False,
-          '(new) Compile the step with XLA. Helps on GPUs; slower on most CPUs.')
-  _define('bool', 'clone_on_cpu', False, 'Use CPUs to deploy clones.')
 
 
 def define_train_flags():
@@ -123,9 +143,11 @@ def define_train_flags():
   _define('integer', 'save_interval_secs', 600,
           'The frequency with which the model is saved, in seconds.')
   _define('integer', 'save_summaries_steps', None,
-          '(new) Save summaries every N steps instead of every N seconds.')
+          '(new) Save summaries every N steps instead of every N seconds.',
+          lower_bound=1)
   _define('integer', 'save_interval_steps', None,
-          '(new) Save a checkpoint every N steps instead of every N seconds.')
+          '(new) Save a checkpoint every N steps instead of every N seconds.',
+          lower_bound=1)
   _define('integer', 'max_checkpoints_to_keep', 5,
           '(new) Older checkpoints are deleted once a newer one is safely written.',
           lower_bound=1)
@@ -138,7 +160,7 @@ def define_train_flags():
           '(new) Seed for initialisation, shuffling and augmentation; set it for a '
           'reproducible run.')
   _define('bool', 'summarize_histograms', False,
-          '(new) Also write weight and activation histograms (slower).')
+          '(new) Also write a histogram of every trainable weight (slower).')
   _define('string', 'preset', None,
           '(new) Named recipe (see slimkit/presets.py) that sets defaults; flags '
           'given on the command line win.')
@@ -183,9 +205,11 @@ def define_train_flags():
           'The Number of gradients to collect before updating params.',
           lower_bound=1)
   # Dataset / run length.
-  _define('integer', 'train_image_size', None, 'Train image size')
+  _define('integer', 'train_image_size', None, 'Train image size',
+          lower_bound=1)
   _define('integer', 'max_number_of_steps', None,
-          'The maximum number of training steps.')
+          'The maximum number of training steps.',
+          lower_bound=0)
   # Fine-tuning.
   _define('string', 'checkpoint_path', None,
           'The path to a checkpoint from which to fine-tune.')
@@ -241,21 +265,56 @@ def define_eval_flags():
   define_dataset_flags('test', 100)
   define_model_flags()
   _define('integer', 'max_num_batches', None,
-          'Max number of batches to evaluate; by default use all.')
+          'Max number of batches to evaluate; by default use all.',
+          lower_bound=1)
   _define('string', 'master', '', 'The address of the TensorFlow master to use.')
   _define('string', 'checkpoint_path', '/tmp/tfmodel/',
           'The directory where the model was written to or an absolute path to a '
           'checkpoint file.')
   _define('string', 'eval_dir', '/tmp/tfmodel/',
           'Directory where the results are saved to.')
-  _define('integer', 'eval_image_size', None, 'Eval image size')
+  _define('integer', 'eval_image_size', None, 'Eval image size',
+          lower_bound=1)
   _define('bool', 'quantize', False, 'whether to use quantized graph or not.')
   _define('integer', 'eval_interval_secs', None,
           '(new) Keep evaluating each new checkpoint, polling this often; unset = '
-          'evaluate once, as TF-Slim.')
+          'evaluate once, as TF-Slim.',
+          lower_bound=1)
   _define('integer', 'timeout', None,
           '(new) With --eval_interval_secs: stop after this many seconds without a '
-          'new checkpoint.')
+          'new checkpoint.',
+          lower_bound=1)
+
+
+def define_export_flags():
+  """TF-Slim's export_inference_graph.py flags (no video nets here), plus (new) ones."""
+  define_net_flags()
+  _define('bool', 'is_training', False,
+          'Whether to save out a training-focused version of the model (not '
+          'supported: the export serves inference).')
+  _define('integer', 'image_size', None,
+          'The image size to use; default: the train image size of the checkpoint\'s '
+          'run_config.json, else the net\'s default.', lower_bound=1)
+  _define('integer', 'batch_size', None,
+          'Batch size for the exported model. Defaulted to "None" so batch size can be '
+          'specified at model runtime.', lower_bound=1)
+  _define('string', 'dataset_name', 'imagenet',
+          'The name of the dataset to use with the model.')
+  _define_labels_offset()
+  _define('string', 'output_file', '',
+          'Where to save the resulting SavedModel (a directory).')
+  _define('string', 'dataset_dir', None,
+          'Directory of the converted dataset: its labels.txt names the classes and '
+          'its dataset_info.json gives the class count.')
+  _define('bool', 'quantize', False,
+          'With --tflite: dynamic-range int8 weights in model.tflite.')
+  _define('bool', 'write_text_graphdef', False,
+          'Also write the serving_default GraphDef as text (graph.pbtxt).')
+  _define('string', 'checkpoint_path', None,
+          '(new) Checkpoint (or train dir: its newest) whose weights are exported; '
+          'unset exports freshly initialised weights.')
+  _define('bool', 'tflite', False,
+          '(new) Also write model.tflite (the predict_images signature).')
 
 
 def config(flag_values):

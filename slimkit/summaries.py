@@ -33,12 +33,6 @@ class Writer(object):
       for name, variable in variables.items():
         tf.summary.histogram(prefix + name, tf.convert_to_tensor(variable))
 
-  def text(self, step, name, value):
-    if self._writer is None:
-      return
-    with self._writer.as_default(step=step):
-      tf.summary.text(name, value)
-
   def flush(self):
     if self._writer is not None:
       self._writer.flush()

@@ -31,9 +31,11 @@ from preprocessing import augment
 from preprocessing import preprocessing_factory
 from slimkit import checkpoints
 from slimkit import distill
+from slimkit import errors
 from slimkit import inputs
 from slimkit import learning_rate as learning_rate_lib
 from slimkit import optimizers
+from slimkit import run_config as run_config_lib
 from slimkit import summaries
 
 AUX_LOSS_WEIGHT = 0.4        # Slim's weight of the AuxLogits loss
@@ -52,20 +54,13 @@ def check_config(config):
   """Raises ValueError with one line naming the flag for bad values."""
   if not config.get('dataset_dir'):
     raise ValueError('You must supply the dataset directory with --dataset_dir')
-  if not config.get('train_dir'):
-    raise ValueError('--train_dir: expected a directory for checkpoints and logs')
+  errors.check_output_dir('train_dir', config.get('train_dir'))
+  model_deploy.check_master(config.get('master'))
   if config.get('quantize_delay', -1) >= 0:
     raise ValueError('--quantize_delay=%d: quantization-aware training is not '
                      'supported on Keras 3 (tfmot has no Keras 3 support); use -1 and '
                      'quantize after training (export to TFLite)'
                      % config['quantize_delay'])
-  steps = config.get('max_number_of_steps')
-  if steps is not None and steps < 0:
-    raise ValueError('--max_number_of_steps must be >= 0 (or unset: forever), got %d'
-                     % steps)
-  for flag in ('save_interval_steps', 'save_summaries_steps'):
-    if config.get(flag) is not None and config[flag] < 1:
-      raise ValueError('--%s must be >= 1 (or unset), got %d' % (flag, config[flag]))
   for flag in ('moving_average_decay', 'batch_norm_decay'):
     decay = config.get(flag)
     if decay is not None and not 0.0 < decay < 1.0:
@@ -73,11 +68,6 @@ def check_config(config):
   smoothing = config.get('label_smoothing', 0.0)
   if not 0.0 <= smoothing < 1.0:
     raise ValueError('--label_smoothing must be in [0, 1), got %g' % smoothing)
-  if config.get('labels_offset', 0) < 0:
-    raise ValueError('--labels_offset must be >= 0, got %d' % config['labels_offset'])
-  if config.get('train_image_size') is not None and config['train_image_size'] < 1:
-    raise ValueError('--train_image_size must be >= 1, got %d'
-                     % config['train_image_size'])
   distill.check_config(config)
 
 
@@ -472,7 +462,7 @@ class Trainer(object):
         'checkpoints': self.saved,
         'device': self.deploy.describe(),
         'mixed_precision': keras.mixed_precision.global_policy().name})
-    checkpoints.write_json_atomic(os.path.join(self.train_dir, 'train_stats.json'), stats)
+    run_config_lib.write_json_atomic(os.path.join(self.train_dir, 'train_stats.json'), stats)
 
   def write_run_config(self):
     if not self.deploy.is_chief:
@@ -485,7 +475,7 @@ class Trainer(object):
         'dataset_num_samples': self.split.num_samples,
         'num_replicas': self.num_replicas, 'global_batch_size': self.global_batch,
         'tensorflow_version': tf.__version__, 'keras_version': keras.__version__})
-    checkpoints.write_run_config(self.train_dir, record)
+    run_config_lib.write(self.train_dir, record)
 
   # ----------------------------------------------------------------------------
   # The step (per replica) and the multi-step loop (one tf.function call).
@@ -720,9 +710,6 @@ def run(config):
     model_deploy.serve_forever(deploy)
   strategy = deploy.strategy()  # first: multi-worker needs it before any op
   logging.info('deployment: %s', deploy.describe())
-  if config.get('master'):
-    logging.info('--master=%s is not used: the cluster comes from TF_CONFIG or '
-                 '--worker_hosts', config['master'])
   note = model_deploy.replication_note(config, strategy.num_replicas_in_sync)
   if note:
     logging.info(note)

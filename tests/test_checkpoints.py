@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from slimkit import checkpoints
+from slimkit import run_config
 
 
 def _net(num_classes, name='Net'):
@@ -117,8 +118,8 @@ def test_no_checkpoint_is_one_clear_line(tmp_path):
 
 
 def test_run_config_is_written_atomically_and_read_from_prefix(tmp_path):
-  checkpoints.write_run_config(str(tmp_path), {'model_name': 'lenet', 'num_classes': 10})
-  assert os.listdir(tmp_path) == [checkpoints.RUN_CONFIG]
-  assert checkpoints.read_run_config(str(tmp_path / 'ckpt-5'))['model_name'] == 'lenet'
-  assert json.loads((tmp_path / checkpoints.RUN_CONFIG).read_text())['num_classes'] == 10
-  assert checkpoints.read_run_config(str(tmp_path / 'nowhere' / 'ckpt-1')) is None
+  run_config.write(str(tmp_path), {'model_name': 'lenet', 'num_classes': 10})
+  assert os.listdir(tmp_path) == [run_config.FILE]
+  assert run_config.read(str(tmp_path / 'ckpt-5'))['model_name'] == 'lenet'
+  assert json.loads((tmp_path / run_config.FILE).read_text())['num_classes'] == 10
+  assert run_config.read(str(tmp_path / 'nowhere' / 'ckpt-1')) is None

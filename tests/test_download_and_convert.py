@@ -25,7 +25,7 @@ def cli(*args, prefix=()):
 def assert_one_error_line(result, text):
   assert result.returncode == 1, result.stderr
   lines = [l for l in result.stderr.splitlines() if l.strip()]
-  assert len(lines) == 1 and lines[0].startswith('error: ') and text in lines[0], lines
+  assert len(lines) == 1 and lines[0].startswith('download_and_convert_data.py: error: ') and text in lines[0], lines
 
 
 def test_unknown_dataset_name(tmp_path):

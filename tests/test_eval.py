@@ -20,6 +20,7 @@ from datasets import dataset_factory
 from nets import nets_factory
 from preprocessing import preprocessing_factory
 from slimkit import checkpoints
+from slimkit import run_config as run_config_lib
 from slimkit import evaluate
 from slimkit import summaries
 
@@ -127,9 +128,9 @@ def test_continuous_eval_skips_evaluated_checkpoints_and_times_out(run, tmp_path
   # A run that has not reached its last step yet: wait, then give up at the timeout.
   unfinished = str(tmp_path / 'unfinished')
   shutil.copytree(run['train_dir'], unfinished)
-  run_config = checkpoints.read_run_config(unfinished)
+  run_config = run_config_lib.read(unfinished)
   run_config['max_number_of_steps'] = 1000
-  checkpoints.write_run_config(unfinished, run_config)
+  run_config_lib.write(unfinished, run_config)
   eval_dir = str(tmp_path / 'eval')
   shutil.copytree(run['watch_dir'], eval_dir)
   start = time.time()
@@ -141,7 +142,7 @@ def _numpy_reference(dataset_dir, prefix, split_name='test'):
   """Logits of the restored EMA model on the split, batched as the eval, and labels."""
   info = _info(dataset_dir)
   split = dataset_factory.get_split(info['name'], split_name, dataset_dir)
-  run_config = checkpoints.read_run_config(prefix)
+  run_config = run_config_lib.read(prefix)
   model = nets_factory.build_model('custom_cnn', split.num_classes,
                                    (run_config['image_size'],) * 2 + (3,),
                                    activation='elu')

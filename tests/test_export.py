@@ -16,6 +16,7 @@ from datasets import dataset_factory
 from nets import nets_factory
 from preprocessing import preprocessing_factory
 from slimkit import checkpoints
+from slimkit import run_config
 from slimkit import export
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,7 +74,7 @@ def exported(tmp_path_factory, tiny_cifar_dir):
       train_dir, max_to_keep=1, checkpoint_name=checkpoints.CHECKPOINT_NAME)
   manager.save(checkpoint_number=STEP)
   # What the trainer records (slimkit.train.Trainer.write_run_config).
-  checkpoints.write_run_config(train_dir, {
+  run_config.write(train_dir, {
       'model_name': 'custom_cnn', 'num_classes': split.num_classes, 'image_size': 32,
       'channels': 3, 'activation': 'elu', 'preprocessing_name': 'custom_cnn',
       'dataset_name': split.name, 'dataset_dir': tiny_cifar_dir,

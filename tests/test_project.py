@@ -2,8 +2,11 @@
 
 import os
 import re
+import subprocess
+import sys
 
 from absl import flags
+import pytest
 
 from slimkit import flags as slim_flags
 
@@ -90,3 +93,20 @@ def test_every_slim_eval_flag_keeps_its_name_and_default():
   for name, default in SLIM_EVAL_DEFAULTS.items():
     assert name in defaults, name
     assert defaults[name] == default, (name, defaults[name], default)
+
+
+@pytest.mark.parametrize('script, flag', [
+    ('train_image_classifier.py', '--max_number_of_steps=-1'),
+    ('train_image_classifier.py', '--save_interval_steps=0'),
+    ('eval_image_classifier.py', '--labels_offset=-1'),
+    ('export_inference_graph.py', '--image_size=0'),
+])
+def test_a_flag_out_of_range_is_one_line_naming_it(script, flag):
+  result = subprocess.run([sys.executable, os.path.join(ROOT, script), flag],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+  # (TensorFlow's C++ start-up lines come before absl's logging is set up.)
+  lines = [l for l in result.stderr.splitlines() if ': error: ' in l]
+  assert result.returncode == 1
+  assert len(lines) == 1 and lines[0].startswith(script + ': error: '), result.stderr
+  assert flag.split('=')[0] in lines[0]
+  assert 'Traceback' not in result.stderr and 'helpshort' not in result.stderr

@@ -16,6 +16,7 @@ import tensorflow as tf
 from conftest import train_config
 from deployment import model_deploy
 from slimkit import checkpoints
+from slimkit import run_config
 from slimkit import summaries
 from slimkit import train
 
@@ -57,7 +58,7 @@ def test_run_writes_summaries_and_run_config(first_run):
   assert scalars['losses/regularization_loss'][-1][1] > 0  # weight decay is on
   # The rate at step 8 after decays at 2, 4, 6 and 8 (global steps).
   assert scalars['learning_rate'][-1][1] == pytest.approx(0.01 * 0.5 ** 4)
-  with open(os.path.join(config['train_dir'], checkpoints.RUN_CONFIG)) as f:
+  with open(os.path.join(config['train_dir'], run_config.FILE)) as f:
     record = json.load(f)
   assert record['model_name'] == 'lenet' and record['model_scope'] == 'LeNet'
   assert (record['num_classes'], record['image_size'], record['channels']) == (10, 28, 1)

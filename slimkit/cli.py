@@ -1,0 +1,68 @@
+"""What every script does around its work: the prologue, one-line errors, exit codes.
+
+    from slimkit import cli          # first: quiets TensorFlow's C++ logging
+    ...
+    def main(argv): ...               # raises on bad input, returns an exit code or None
+    if __name__ == '__main__':
+      cli.run(main)
+
+Exit codes: 0 done, 1 bad input (one line on stderr: '<script>: error: <message>'),
+130 interrupted. A bug keeps its traceback.
+"""
+
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from slimkit import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+EXIT_BAD_INPUT = 1
+EXIT_INTERRUPTED = 130
+
+
+def script_name():
+  return os.path.basename(sys.argv[0]) or 'slimkit'
+
+
+def fail(message, code=EXIT_BAD_INPUT):
+  print('%s: error: %s' % (script_name(), errors.one_line(message)), file=sys.stderr)
+  sys.exit(code)
+
+
+def run(main, positional=False):
+  """app.run(main) with the shared prologue and the one error mechanism.
+
+  positional: main takes arguments after the flags (classify_image.py's images);
+    otherwise any is an error.
+  """
+  def wrapped(argv):
+    if len(argv) > 1 and not positional:
+      fail('unexpected arguments %s (flags are --name=value)' % ' '.join(argv[1:]))
+    logging.set_verbosity(logging.INFO)
+    try:
+      code = main(argv)
+    except KeyboardInterrupt:
+      print('%s: interrupted' % script_name(), file=sys.stderr)
+      sys.exit(EXIT_INTERRUPTED)
+    except Exception as e:  # pylint: disable=broad-except
+      message = errors.describe(e)
+      if message is None:
+        raise
+      fail(message)
+    if code:
+      sys.exit(code)
+
+  app.run(wrapped, flags_parser=_parse_flags)
+
+
+def _parse_flags(argv):
+  """absl's parse, with a bad flag value reported as one line like any bad input."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    fail(e)

@@ -1,0 +1,150 @@
+"""The one error mechanism: bad input becomes one line, a bug stays a traceback.
+
+Library code raises `UserError` (or ValueError / FileNotFoundError, which the scripts
+have always treated as bad input) with a message that names the flag or file, says
+what was expected and what to do. Code that reads users' files wraps the read in
+`reading(...)`, so that TensorFlow's run-time errors (a DataLossError from a cut
+TFRecord, an IndexError from a short checkpoint bundle, an undecodable image) become
+such a line too, naming the file. `describe(exc)` is what the scripts print
+(slimkit/cli.py); it returns None for anything that is not bad input.
+"""
+
+import contextlib
+import os
+import sys
+
+
+class UserError(ValueError):
+  """Bad input: one line naming the flag or file, what is wrong and what to do."""
+
+
+# Plain Python errors that TensorFlow's file readers raise for damaged files (a
+# tensor bundle whose .data file is short raises IndexError 'Read less bytes than
+# requested'); only inside reading(...) are they taken as bad input.
+_READ_ERRORS = (IndexError, EOFError, OSError, UnicodeDecodeError)
+
+
+def one_line(text):
+  return ' '.join(str(text).split())
+
+
+def _tf_errors():
+  tf = sys.modules.get('tensorflow')  # not imported: it cannot have raised
+  return getattr(tf, 'errors', None)
+
+
+def first_line(exc):
+  """The useful part of an exception's text: TF's messages run to pages."""
+  message = getattr(exc, 'message', None) or str(exc) or type(exc).__name__
+  for line in str(message).splitlines():
+    if line.strip():
+      return line.strip()
+  return type(exc).__name__
+
+
+def describe(exc):
+  """The one-line message for bad input, or None if exc is a bug (keep the trace)."""
+  if isinstance(exc, (ValueError, FileNotFoundError, NotADirectoryError,
+                      IsADirectoryError, PermissionError, FileExistsError,
+                      FloatingPointError)):
+    text = str(exc)
+    filename = getattr(exc, 'filename', None)
+    if filename and filename not in text:
+      text = '%s: %s' % (filename, getattr(exc, 'strerror', None) or text)
+    return one_line(text)
+  tf_errors = _tf_errors()
+  if tf_errors is not None and isinstance(exc, (tf_errors.DataLossError,
+                                                tf_errors.NotFoundError,
+                                                tf_errors.PermissionDeniedError)):
+    return one_line(first_line(exc))
+  if isinstance(exc, OSError):  # a full disk, a lost mount: the system's words
+    if getattr(exc, 'filename', None):
+      return one_line('%s: %s' % (exc.filename, exc.strerror or exc))
+    return one_line(exc)
+  return None
+
+
+@contextlib.contextmanager
+def reading(what, fix, locate=None):
+  """Turns an error from reading users' files into a UserError.
+
+  what: the files, as the user knows them ('--checkpoint_path=/x/ckpt-5').
+  fix: what to do about it ('re-run download_and_convert_data.py').
+  locate: optional fn() -> str naming the exact damaged file, called only on error
+    (e.g. a scan of the shards); its text replaces `what` when it returns one.
+  """
+  try:
+    yield
+  except UserError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    if not _is_read_error(e):
+      raise
+    where = (locate() if locate else None) or what
+    raise UserError('%s: %s (%s); %s' % (where, _damage(e), first_line(e), fix)) from e
+
+
+def _is_read_error(exc):
+  tf_errors = _tf_errors()
+  if tf_errors is not None and isinstance(exc, (tf_errors.DataLossError,
+                                                tf_errors.NotFoundError,
+                                                tf_errors.PermissionDeniedError,
+                                                tf_errors.InvalidArgumentError,
+                                                tf_errors.OutOfRangeError,
+                                                tf_errors.UnknownError)):
+    return True
+  return isinstance(exc, _READ_ERRORS)
+
+
+def _damage(exc):
+  tf_errors = _tf_errors()
+  if tf_errors is not None:
+    if isinstance(exc, tf_errors.NotFoundError):
+      return 'missing file'
+    if isinstance(exc, tf_errors.PermissionDeniedError):
+      return 'not readable'
+  if isinstance(exc, FileNotFoundError):
+    return 'missing file'
+  if isinstance(exc, PermissionError):
+    return 'not readable'
+  return 'damaged or truncated'
+
+
+def check_output_dir(flag, path):
+  """An output directory that can be written, checked before any work starts.
+
+  Creates nothing: names the flag when the path is a file, lies under a file, or
+  cannot be written.
+  """
+  if not path:
+    raise UserError('--%s: expected a directory path' % flag)
+  path = os.path.abspath(path)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise UserError('--%s=%s is a file, not a directory; pass a directory path'
+                           % (flag, path))
+  existing = path
+  while not os.path.exists(existing):
+    parent = os.path.dirname(existing)
+    if parent == existing:
+      break
+    existing = parent
+  if not os.path.isdir(existing):
+    raise UserError('--%s=%s: %s is a file, so the directory cannot be made '
+                           'there; pass another path' % (flag, path, existing))
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise UserError('--%s=%s: %s is not writable; pass a directory you can write'
+                           % (flag, path, existing))
+  return path
+
+
+def check_input_dir(flag, path, what='directory'):
+  """An existing, readable input directory."""
+  if not path:
+    raise UserError('--%s: expected the %s' % (flag, what))
+  if not os.path.exists(path):
+    raise UserError('--%s=%s: no such %s' % (flag, path, what))
+  if not os.path.isdir(path):
+    raise UserError('--%s=%s is a file; expected the %s' % (flag, path, what))
+  if not os.access(path, os.R_OK | os.X_OK):
+    raise UserError('--%s=%s is not readable' % (flag, path))
+  return path

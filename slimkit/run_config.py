@@ -1,0 +1,145 @@
+"""What a trained run is: run_config.json, written, read and resolved in one place.
+
+Training writes `<train_dir>/run_config.json` (the resolved flags plus the model's
+name, class count, image size and channels). Evaluation, export and a distillation
+teacher read it back with `read()` and rebuild the same net with `resolve_net()`:
+a flag the user gave wins, else the train run's value, else the net's default.
+
+The atomic writers live here too, for every JSON or text file the project writes
+beside its outputs. Module import stays free of TensorFlow (the dataset converter
+uses the writers); the resolvers import the nets when called.
+"""
+
+import collections
+import json
+import os
+import tempfile
+
+FILE = 'run_config.json'
+
+# Flags that describe how the net was trained: unset, they come from run_config.json.
+INHERITED = ('preprocessing_name', 'activation', 'use_grayscale', 'grayscale_formula',
+             'image_filter', 'filter_size')
+PREPROCESS_OPTIONS = ('use_grayscale', 'grayscale_formula', 'image_filter',
+                      'filter_size')
+
+# The net of a trained run, as evaluation, export and a teacher rebuild it.
+NetSetup = collections.namedtuple('NetSetup', [
+    'model_name', 'image_size', 'preprocessing_name', 'preprocess_options',
+    'net_options'])
+
+
+def write_text_atomic(path, text):
+  """Writes beside path and renames: a reader never sees a half-written file."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path), dir=directory)
+  try:
+    with os.fdopen(fd, 'w') as f:
+      f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def write_json_atomic(path, obj):
+  write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + '\n')
+
+
+def train_dir_of(checkpoint_path):
+  """The directory of a checkpoint given as a train dir or a prefix."""
+  path = str(checkpoint_path)
+  return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+
+
+def write(train_dir, config):
+  write_json_atomic(os.path.join(train_dir, FILE), config)
+
+
+def read(checkpoint_path):
+  """run_config.json of the train dir holding a checkpoint (dir or prefix), or None."""
+  if not checkpoint_path:
+    return None
+  path = os.path.join(train_dir_of(checkpoint_path), FILE)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except ValueError as e:
+    raise ValueError('%s is damaged (%s); restore it or evaluate with explicit '
+                     '--model_name and dataset flags from another train dir'
+                     % (path, e)) from e
+
+
+def given(config, name):
+  """True if the user set the flag (config['explicit_flags'] from the CLI)."""
+  if 'explicit_flags' in config:
+    return name in config['explicit_flags']
+  return config.get(name) is not None
+
+
+def check_model_name(model_name, run_config, flag='--model_name', where=''):
+  """TF-Slim took --model_name on trust; a mismatch with run_config.json is an error."""
+  trained = (run_config or {}).get('model_name')
+  if trained and trained != model_name:
+    raise ValueError('%s=%s but %s was trained as %s (its run_config.json); pass '
+                     '%s=%s' % (flag, model_name, where or 'the checkpoint', trained,
+                                flag, trained))
+
+
+def check_num_classes(num_classes, run_config, message):
+  """The class count the net is built for must be the one it was trained for.
+
+  message: the error, with %(trained)d and %(classes)d for the two counts.
+  """
+  trained = (run_config or {}).get('num_classes')
+  if trained not in (None, num_classes):
+    raise ValueError(message % {'trained': trained, 'classes': num_classes})
+
+
+def trained_settings(config, run_config):
+  """{flag: value} of INHERITED: the flag if given, else the train run's value."""
+  run_config = run_config or {}
+  values = {}
+  for name in INHERITED:
+    values[name] = config.get(name)
+    if not given(config, name) and run_config.get(name) is not None:
+      values[name] = run_config[name]
+  return values
+
+
+def resolve_net(config, run_config, model_name, image_size_flag=None):
+  """The NetSetup of a trained run from the flags and its run_config.json.
+
+  config: the script's flag values (with 'explicit_flags'); model_name and
+  image_size_flag are passed apart because their flag names differ per script.
+  """
+  from nets import nets_factory  # pylint: disable=g-import-not-at-top
+  spec = nets_factory.get_spec(model_name)  # unknown names fail before any work
+  values = trained_settings(config, run_config)
+  image_size = int(image_size_flag or (run_config or {}).get('image_size') or
+                   spec.default_image_size)
+  options = {k: values[k] for k in PREPROCESS_OPTIONS}
+  net_options = {'activation': values['activation']} if values['activation'] else {}
+  return NetSetup(model_name, image_size, values['preprocessing_name'] or model_name,
+                  options, net_options)
+
+
+def preprocess_fn(setup, is_training=False):
+  from preprocessing import preprocessing_factory  # pylint: disable=g-import-not-at-top
+  return preprocessing_factory.get_preprocessing(
+      setup.preprocessing_name, is_training=is_training, **setup.preprocess_options)
+
+
+def output_channels(setup, input_channels):
+  """Channels the eval preprocessing gives (1 with --use_grayscale), read by tracing."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  fn = preprocess_fn(setup)
+  size = setup.image_size
+  traced = tf.function(lambda image: fn(image, size, size))
+  spec = tf.TensorSpec([None, None, input_channels], tf.uint8)
+  return int(traced.get_concrete_function(spec).structured_outputs.shape[-1])

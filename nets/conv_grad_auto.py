@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 import time
 
 from absl import logging
@@ -24,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from nets import conv_grad
+from slimkit import run_config
 
 # A formulation must beat TF's kernel by this factor to replace it: near-ties
 # are noise, and TF's own kernel is the well-trodden path.
@@ -245,12 +245,8 @@ def update_cache(entries):
   decisions = read_cache()
   decisions.update(entries)
   try:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.tmp')
-    with os.fdopen(fd, 'w') as f:
-      json.dump({'machine': machine(), 'decisions': decisions}, f, indent=1,
-                sort_keys=True)
-    os.replace(tmp, path)
+    run_config.write_json_atomic(path, {'machine': machine(),
+                                        'decisions': decisions})
   except OSError as e:  # a read-only home must not stop training
     logging.warning('conv gradients: cannot write the cache %s: %s', path, e)
 

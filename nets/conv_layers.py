@@ -15,6 +15,7 @@ import contextlib
 import keras
 
 from nets import conv_grad_auto
+from slimkit import errors
 
 MODES = ('auto', 'tf')
 _mode = ['tf']
@@ -25,8 +26,8 @@ def gradients(mode):
   """Layers built inside take this gradient mode ('auto' | 'tf'; None = 'tf')."""
   mode = mode or 'tf'
   if mode not in MODES:
-    raise ValueError('conv_gradients: expected one of %s, got %r'
-                     % ('|'.join(MODES), mode))
+    raise errors.UserError('--conv_gradients=%s: expected one of %s'
+                           % (mode, '|'.join(MODES)))
   _mode.insert(0, mode)
   try:
     yield

@@ -3,6 +3,8 @@
   python3 download_and_convert_data.py --dataset_name=mnist --dataset_dir=/tmp/mnist
   python3 download_and_convert_data.py --dataset_name=cifar10 --dataset_dir=/tmp/cifar10 \
       --source=/path/to/cifar-10-python.tar.gz
+  python3 download_and_convert_data.py --dataset_name=imagenet --dataset_dir=/tmp/imagenet \
+      --source=/data/ILSVRC2012   # train/<wnid>/*.JPEG, val/ (see docs/imagenet.md)
   python3 download_and_convert_data.py --dataset_name=image_folder --source=my_photos/ \
       --dataset_dir=/tmp/my_photos --output_name=my_photos
 
@@ -18,12 +20,14 @@ from absl import flags  # pylint: disable=g-bad-import-order
 from datasets import convert
 
 flags.DEFINE_string('dataset_name', None,
-                    'Dataset to convert: %s.' % ', '.join(convert.DATASETS))
+                    'Dataset to convert: %s (imagenet: from --source only, never '
+                    'downloaded).' % ', '.join(convert.DATASETS))
 flags.DEFINE_string('dataset_dir', None, 'Folder to write the TFRecords to.')
 flags.DEFINE_string('source', None,
                     'What is already on disk: an archive (the official one or a copy) or a '
-                    'folder; for mnist also comma-separated idx files. Without it the '
-                    'official files are downloaded and their checksums verified.')
+                    'folder; for mnist also comma-separated idx files; for imagenet the '
+                    'ILSVRC2012 folder (train/<wnid>/, val/). Without it the official '
+                    'files are downloaded and their checksums verified.')
 flags.DEFINE_integer('num_shards', None,
                      'Shards per split. Default: 5 for flowers, else one per 10,000 images.')
 flags.DEFINE_float('validation_size', None,

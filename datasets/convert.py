@@ -16,12 +16,14 @@ from datasets import dataset_info
 from datasets import download
 from datasets import flowers
 from datasets import image_folder
+from datasets import imagenet
 from datasets import mnist
 from datasets import tfrecords
 
 DATASETS = {'cifar10': cifar10, 'mnist': mnist, 'flowers': flowers,
-            'image_folder': image_folder}
-OFFICIAL_SPLITS = ('cifar10', 'mnist')  # fixed train/test: --validation_size does not apply
+            'image_folder': image_folder, 'imagenet': imagenet}
+# Fixed splits: --validation_size does not apply.
+OFFICIAL_SPLITS = ('cifar10', 'mnist', 'imagenet')
 NAME_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 # Temporary shards and metadata files a killed run may leave: '<file>.tmp-<pid>'.
 TMP_PATTERN = re.compile(r'\.(tfrecord|json|txt)%s\d+$' % re.escape(tfrecords.TMP_MARK))
@@ -46,11 +48,14 @@ def _check_flags(dataset_name, dataset_dir, source, num_shards, validation_size,
   if validation_size is not None:
     if dataset_name in OFFICIAL_SPLITS:
       raise ValueError('--validation_size applies to flowers and image_folder; %s has an '
-                       'official train/test split' % dataset_name)
+                       'official train/%s split' % (
+                           dataset_name, 'validation' if dataset_name == 'imagenet' else 'test'))
     if validation_size < 0:
       raise ValueError('--validation_size=%g must be >= 0' % validation_size)
-  if source is None and not DATASETS[dataset_name].REMOTES:
-    raise ValueError('--source is required for --dataset_name=%s: a folder or archive of '
+  module = DATASETS[dataset_name]
+  if source is None and not module.REMOTES:
+    raise ValueError(getattr(module, 'SOURCE_REQUIRED', None) or
+                     '--source is required for --dataset_name=%s: a folder or archive of '
                      '<class>/<image> files' % dataset_name)
   if source is not None and ',' not in source and not os.path.exists(source):
     raise FileNotFoundError('--source=%s does not exist' % source)
@@ -102,6 +107,7 @@ def _info(name, plan, stats, source, seed):
       'source': source,
       'lossy_source': lossy,
       'seed': seed,
+      **(plan.extra_info or {}),
   }
 
 
@@ -110,9 +116,10 @@ def run(dataset_name, dataset_dir, source=None, num_shards=None, validation_size
         progress=None):
   """Converts one dataset into dataset_dir -> its dataset_info dict.
 
-  dataset_name: cifar10, mnist, flowers or image_folder.
+  dataset_name: cifar10, mnist, flowers, image_folder or imagenet.
   source: a local archive or folder (mnist: also comma-separated idx files); None
-    downloads the official files into dataset_dir and verifies their checksums.
+    downloads the official files into dataset_dir and verifies their checksums
+    (imagenet: a folder, required; it is never downloaded).
   num_shards: shards per split; None: 5 for flowers, else one per 10,000 images.
   validation_size: flowers/image_folder images held out, a count >= 1 or a fraction < 1.
   seed: orders the records of class-folder sources and picks the validation images.

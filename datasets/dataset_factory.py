@@ -2,7 +2,8 @@
 
 Everything comes from the folder's dataset_info.json (sizes, classes, shape, encoding),
 so any folder written by download_and_convert_data.py reads the same way, whatever its
-dataset's name.
+dataset's name. A folder of TF-Slim's own ImageNet TFRecords (build_imagenet_data.py,
+no dataset_info.json) reads as 'imagenet' (datasets/imagenet_records.py).
 """
 import dataclasses
 import os
@@ -10,6 +11,8 @@ import os
 import tensorflow as tf
 
 from datasets import dataset_info
+from datasets import imagenet
+from datasets import imagenet_records
 from datasets import tfrecords
 
 FEATURES = {
@@ -74,11 +77,15 @@ def get_split(name, split_name, dataset_dir):
     whatever the folder holds.
   Raises FileNotFoundError when dataset_dir holds no finished dataset (with the command
   that makes one) and ValueError for another dataset's folder or an unknown split.
+  Without dataset_info.json, name 'imagenet' (or None) reads TF-Slim's ImageNet shards.
   """
   if not dataset_dir:
     raise ValueError('dataset_dir is required: the folder download_and_convert_data.py '
                      'wrote')
   info = dataset_info.read_info(dataset_dir)
+  if info is None and (name == imagenet.NAME or (
+      name is None and imagenet_records.holds_records(dataset_dir))):
+    return _tf_slim_imagenet_split(split_name, dataset_dir)
   if info is None:
     raise FileNotFoundError(
         '%s holds no converted dataset (no %s); make one with: python3 '
@@ -102,15 +109,50 @@ def get_split(name, split_name, dataset_dir):
                             'the dataset again with --overwrite'
                             % (dataset_dir, len(missing), num_shards, split_name,
                                os.path.basename(missing[0])))
-  labels_path = os.path.join(dataset_dir, dataset_info.LABELS_FILE)
-  if os.path.isfile(labels_path):
-    labels_to_names = dataset_info.read_labels(dataset_dir)
-  else:
-    labels_to_names = {i: str(i) for i in range(info['num_classes'])}
+  names = (labels_to_names(info, dataset_dir) or
+           {i: str(i) for i in range(info['num_classes'])})
+  return _split(info, split_name, files, names)
+
+
+def _tf_slim_imagenet_split(split_name, dataset_dir):
+  """A split of TF-Slim's build_imagenet_data.py TFRecords (no dataset_info.json)."""
+  if not imagenet_records.holds_records(dataset_dir):
+    raise FileNotFoundError(
+        '%s holds no converted dataset (no %s) and no TF-Slim ImageNet shards '
+        '(train-00000-of-01024, ...); make one with: python3 download_and_convert_data.py '
+        '--dataset_name=imagenet --source=<ILSVRC2012 folder> --dataset_dir=%s'
+        % (dataset_dir, dataset_info.INFO_FILE, dataset_dir))
+  available = imagenet_records.describe(dataset_dir)['available_splits']
+  if split_name not in available:
+    raise ValueError('--dataset_split_name=%s is not in %s; available splits: %s'
+                     % (split_name, dataset_dir, ', '.join(available)))
+  info = imagenet_records.describe(dataset_dir, [split_name])
+  files = info['splits'][split_name].pop('files')
+  return _split(info, split_name, files, labels_to_names(info, dataset_dir))
+
+
+def _split(info, split_name, files, labels_to_names):
   shape = info['image_shape']
   return DatasetSplit(
       name=info['name'], split_name=split_name, files=files,
-      num_samples=splits[split_name]['num_samples'], num_classes=info['num_classes'],
-      labels_to_names=labels_to_names,
+      num_samples=info['splits'][split_name]['num_samples'],
+      num_classes=info['num_classes'], labels_to_names=labels_to_names,
       image_shape=tuple(shape) if isinstance(shape, list) else None,
       channels=info['channels'], encoding=info['encoding'], info=info)
+
+
+def read_info(name, dataset_dir):
+  """dataset_info.json of dataset_dir, TF-Slim ImageNet's equivalent, or None."""
+  info = dataset_info.read_info(dataset_dir)
+  if info is None and name in (None, imagenet.NAME):
+    info = imagenet_records.describe(dataset_dir)
+  return info
+
+
+def labels_to_names(info, dataset_dir):
+  """{label: name} from labels.txt; TF-Slim ImageNet folders without one are numbered."""
+  if os.path.isfile(os.path.join(dataset_dir, dataset_info.LABELS_FILE)):
+    return dataset_info.read_labels(dataset_dir)
+  if info and info.get('name') == imagenet.NAME:
+    return imagenet.numbered_names(info['num_classes'])
+  return {}

@@ -33,3 +33,4 @@ class Plan:
   splits: dict  # split name -> SplitSource
   default_num_shards: int = None  # per split; None: one shard per 10,000 images
   original_format: str = None  # 'png' when the official data is lossless (MNIST, CIFAR-10)
+  extra_info: dict = None  # more dataset_info.json entries (ImageNet: the wnid of each label)

@@ -54,7 +54,7 @@ def distillation_loss(student_logits, teacher_logits, temperature,
   """T^2 * KL(softmax(teacher/T) || softmax(student/T)), this replica's share.
 
   Summed over the replica's examples and divided by the global batch, as the
-  cross-entropy of slimkit.train.compute_losses: summed over replicas it is the
+  cross-entropy of slimkit.step.compute_losses: summed over replicas it is the
   mean over the batch.
   """
   t = tf.cast(temperature, tf.float32)

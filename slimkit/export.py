@@ -11,11 +11,14 @@ SavedModel in --output_file (a directory) serves three signatures:
   predict_images(images: float32 [N, H, W, C]) images already preprocessed
   labels()                                     {'class_names': string [num_classes]}
 
-The first two return {'probabilities': float32 [N, num_classes], 'classes': int64 [N]
+The first two return {'logits': float32 [N, num_classes] (the net's, to compare with
+TF-Slim's numbers), 'probabilities': float32 [N, num_classes], 'classes': int64 [N]
 (argmax, an index into probabilities), 'class_names': string [N]}. Class i of the
-model is label i + --labels_offset of the dataset's labels.txt. N is free unless
---batch_size is set. With --tflite, <output_file>/model.tflite holds predict_images
-(dynamic-range int8 weights with --quantize). The directory also gets labels.txt and
+model is label i + --labels_offset of the dataset's labels.txt; without a dataset or
+a train run, --dataset_name=imagenet gives TF-Slim's 1001 classes, numbered, with
+0 the background. N is free unless --batch_size is set. With --tflite,
+<output_file>/model.tflite holds predict_images (dynamic-range int8 weights with
+--quantize). The directory also gets labels.txt and
 export_config.json (what was exported, from which checkpoint).
 """
 
@@ -27,7 +30,9 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from datasets import dataset_factory
 from datasets import dataset_info
+from datasets import imagenet
 from nets import nets_factory
 from slimkit import checkpoints
 from slimkit import run_config as run_config_lib
@@ -59,21 +64,25 @@ def check_config(config):
 
 
 def _dataset_facts(config, run_config):
-  """(dataset_info.json or None, {id: name}): --dataset_dir's, else the train run's."""
+  """(dataset_info dict or None, {id: name}): --dataset_dir's, else the train run's.
+
+  With neither, --dataset_name=imagenet (the default) means TF-Slim's 1001 classes,
+  numbered after the background.
+  """
   dataset_dir = config.get('dataset_dir') or (run_config or {}).get('dataset_dir')
+  name = config.get('dataset_name')
   if not dataset_dir:
+    if name == imagenet.NAME and not (run_config or {}).get('num_classes'):
+      return {'name': name, 'num_classes': imagenet.NUM_CLASSES}, imagenet.numbered_names()
     return None, {}
-  info = dataset_info.read_info(dataset_dir)
+  info = dataset_factory.read_info(name if config.get('dataset_dir') else None, dataset_dir)
   if info is None:
     if config.get('dataset_dir'):
       raise FileNotFoundError('--dataset_dir=%s: no %s (convert the dataset with '
                               'download_and_convert_data.py)' % (
                                   dataset_dir, dataset_info.INFO_FILE))
     return None, {}  # the train run's dataset is gone: use run_config only
-  names = {}
-  if os.path.exists(os.path.join(dataset_dir, dataset_info.LABELS_FILE)):
-    names = dataset_info.read_labels(dataset_dir)
-  return info, names
+  return info, dataset_factory.labels_to_names(info, dataset_dir)
 
 
 def resolve(config, run_config):
@@ -125,7 +134,7 @@ def build_archive(model, setup):
   def predict_images(images):
     logits = tf.cast(model(images, training=False)['Logits'], tf.float32)
     classes = tf.argmax(logits, axis=-1)
-    return {'probabilities': tf.nn.softmax(logits), 'classes': classes,
+    return {'logits': logits, 'probabilities': tf.nn.softmax(logits), 'classes': classes,
             'class_names': tf.gather(names, classes)}
 
   def decode_and_preprocess(encoded):

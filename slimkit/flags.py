@@ -305,7 +305,8 @@ def define_export_flags():
           'Where to save the resulting SavedModel (a directory).')
   _define('string', 'dataset_dir', None,
           'Directory of the converted dataset: its labels.txt names the classes and '
-          'its dataset_info.json gives the class count.')
+          'its dataset_info.json gives the class count. Unset, without a train run\'s '
+          'run_config.json: --dataset_name=imagenet gives 1001 numbered classes.')
   _define('bool', 'quantize', False,
           'With --tflite: dynamic-range int8 weights in model.tflite.')
   _define('bool', 'write_text_graphdef', False,

@@ -3,6 +3,8 @@ import gzip
 import os
 import shutil
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +15,14 @@ from datasets import mnist
 from datasets import tfrecords
 from conftest import idx_bytes, mnist_like, write_mnist
 
-SAMPLE_DIR = os.path.join(os.path.dirname(__file__), '..', 'datasets', 'sample', 'mnist')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_DIR = os.path.join(ROOT, 'datasets', 'sample', 'mnist')
+# The official files, in the shared data beside the checkout (../shared).
+SHARED_MNIST = os.path.normpath(os.path.join(ROOT, '..', 'shared', 'datasets', 'mnist'))
+needs_shared = pytest.mark.skipif(
+    not os.path.isdir(SHARED_MNIST),
+    reason='the official MNIST files are not in %s (../shared beside the checkout)'
+    % SHARED_MNIST)
 
 
 def read_split(dataset_dir, split_name):
@@ -73,19 +82,43 @@ def test_accepts_uncompressed_files_given_one_by_one(tmp_path, mnist_source):
   np.testing.assert_array_equal(splits['test'][0], mnist_source.splits['test'][0])
 
 
-def test_sample_converts_and_matches_the_shared_files(tmp_path):
+def test_sample_converts(tmp_path):
   info = convert.run('mnist', str(tmp_path / 'out'), source=SAMPLE_DIR, progress=False)
   assert info['splits']['train']['num_samples'] == 2000
   assert info['splits']['test']['num_samples'] == 500
-  shared = '/work/shared/datasets/mnist'
-  if os.path.isdir(shared):  # the sample is the head of the official files
-    official = mnist.load(mnist.find_files(shared))
-    sample = mnist.load(mnist.find_files(SAMPLE_DIR))
-    for split, count in (('train', 2000), ('test', 500)):
-      np.testing.assert_array_equal(sample[split][0], official[split][0][:count])
-      np.testing.assert_array_equal(sample[split][1], official[split][1][:count])
-    assert info['splits']['train']['class_counts'] == np.bincount(
-        official['train'][1][:2000], minlength=10).tolist()
+  labels = mnist.load(mnist.find_files(SAMPLE_DIR))['train'][1]
+  assert info['splits']['train']['class_counts'] == np.bincount(
+      labels, minlength=10).tolist()
+
+
+@needs_shared
+def test_sample_is_the_head_of_the_shared_files():
+  official = mnist.load(mnist.find_files(SHARED_MNIST))
+  sample = mnist.load(mnist.find_files(SAMPLE_DIR))
+  for split, count in (('train', 2000), ('test', 500)):
+    np.testing.assert_array_equal(sample[split][0], official[split][0][:count])
+    np.testing.assert_array_equal(sample[split][1], official[split][1][:count])
+
+
+@needs_shared
+def test_make_mnist_sample_rebuilds_the_sample_byte_for_byte(tmp_path):
+  script = os.path.join(ROOT, 'scripts', 'make_mnist_sample.py')
+  done = subprocess.run([sys.executable, script, '--output=%s' % tmp_path],
+                        capture_output=True, text=True, timeout=120)
+  assert done.returncode == 0, done.stderr
+  for name in sorted(os.listdir(SAMPLE_DIR)):
+    assert (tmp_path / name).read_bytes() == \
+        open(os.path.join(SAMPLE_DIR, name), 'rb').read(), name
+
+
+def test_make_mnist_sample_names_a_missing_source(tmp_path):
+  script = os.path.join(ROOT, 'scripts', 'make_mnist_sample.py')
+  done = subprocess.run([sys.executable, script, '--source=%s' % tmp_path,
+                         '--output=%s' % (tmp_path / 'out')],
+                        capture_output=True, text=True, timeout=120)
+  assert done.returncode != 0
+  assert '--source=%s has no train-images-idx3-ubyte.gz' % tmp_path in done.stderr
+  assert not (tmp_path / 'out').exists()
 
 
 def test_sample_files_are_gzip_idx_with_mtime_zero():

@@ -5,16 +5,16 @@ import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import time
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import train_config
-from deployment import model_deploy
 from slimkit import checkpoints
 from slimkit import distill
+from slimkit import hooks
+from slimkit import loop
+from slimkit import step
 from slimkit import summaries
 from slimkit import train
 
@@ -49,10 +49,10 @@ def test_distillation_loss_matches_numpy(temperature):
 
 def test_total_loss_mixes_cross_entropy_and_distillation_by_weight():
   labels = np.array([0, 2, 1])
-  targets = train.targets_for(tf.constant(labels), 4)
+  targets = step.targets_for(tf.constant(labels), 4)
   weight, temperature = 0.3, 3.0
-  losses = train.compute_losses({'Logits': tf.constant(STUDENT)}, targets, [], 3,
-                                (tf.constant(TEACHER), temperature, weight))
+  losses = step.compute_losses({'Logits': tf.constant(STUDENT)}, targets, [], 3,
+                               (tf.constant(TEACHER), temperature, weight))
   shifted = STUDENT - STUDENT.max(axis=-1, keepdims=True)
   log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
   cross_entropy = -log_p[np.arange(3), labels].mean()
@@ -78,32 +78,56 @@ def teacher_dir(tmp_path_factory, tiny_cifar_dir):
   return str(train_dir)
 
 
-def test_teacher_is_frozen_and_the_student_learns_from_it(tmp_path, tiny_cifar_dir,
-                                                         teacher_dir):
+def soft_target_loss(state, batches):
+  """The student's mean distillation loss on the teacher's outputs over batches."""
+  temperature = state.config['distillation_temperature']
+  total = 0.0
+  for (student_images, teacher_images), _ in batches:
+    student = state.model(student_images, training=False)['Logits']
+    total += float(distill.distillation_loss(
+        student, state.teacher.logits(teacher_images), temperature,
+        student_images.shape[0]))
+  return total / len(batches)
+
+
+def test_teacher_stays_frozen_while_the_student_learns_its_outputs(tmp_path,
+                                                                   tiny_cifar_dir,
+                                                                   teacher_dir):
   before = checkpoints.read_variables(checkpoints.latest(teacher_dir))
   config = make_config(tmp_path / 'student', tiny_cifar_dir, model_name='lenet',
-                       max_number_of_steps=3, teacher_model_name='cifarnet',
+                       max_number_of_steps=8, teacher_model_name='cifarnet',
                        teacher_checkpoint_path=teacher_dir,
-                       distillation_temperature=4.0, distillation_weight=0.5)
-  deploy = model_deploy.DeploymentConfig.from_config(config)
-  trainer = train.Trainer(config, deploy, deploy.strategy(), time.time())
-  trainer.initialize()
-  teacher = trainer.teacher
-  assert (teacher.image_size, trainer.image_size) == (40, 28)
+                       distillation_temperature=4.0, distillation_weight=1.0,
+                       learning_rate=0.01)
+  data = train.build_input(config)
+  state = train.build_state(config, tf.distribute.get_strategy(), data)
+  state.initialize()
+  teacher = state.teacher
+  assert (teacher.image_size, data.image_size) == (40, 28)
   assert not teacher.model.trainable_variables
   assert not {id(v) for v in teacher.model.variables} & {
-      id(v) for v in trainer.variables_to_train}
+      id(v) for v in state.variables_to_train}
   restored = {v.path: v.numpy() for v in teacher.model.variables}
   for path, value in before.items():
     np.testing.assert_array_equal(restored[path], value, err_msg=path)
-  trainer.write_run_config()
-  step, prefix = trainer.train(train.StopRequest())
-  trainer.writer.close()
-  assert step == 3
+  # A fixed set of paired (student, teacher) batches to measure on.
+  batches = list(data.dataset_fn(tf.distribute.InputContext()).take(4))
+  untaught = soft_target_loss(state, batches)
+  writer = summaries.Writer(config['train_dir'])
+  saver = hooks.Saver(config)
+  steps = loop.Loop(step.Runner(state, config),
+                    [hooks.Summaries(writer, config, distilling=True), saver],
+                    max_steps=config['max_number_of_steps'])
+  assert steps.run(data.dataset_fn) == 8
+  writer.close()
+  # Learning: with weight 1 the only signal is the teacher's, and the student's
+  # loss on the teacher's outputs falls.
+  taught = soft_target_loss(state, batches)
+  assert taught < 0.5 * untaught, (untaught, taught)
   for v in teacher.model.variables:  # batch norm statistics included
     np.testing.assert_array_equal(v.numpy(), restored[v.path], err_msg=v.path)
-  student = checkpoints.read_variables(prefix)
-  assert set(student) == {v.path for v in checkpoints.model_variables(trainer.model)}
+  student = checkpoints.read_variables(saver.path)
+  assert set(student) == {v.path for v in checkpoints.model_variables(state.model)}
   soft = summaries.read_scalars(config['train_dir'])['losses/distillation_loss']
   assert all(np.isfinite(value) and value > 0 for _, value in soft)
   after = checkpoints.read_variables(checkpoints.latest(teacher_dir))

@@ -29,8 +29,8 @@ def assert_one_error_line(result, text):
 
 
 def test_unknown_dataset_name(tmp_path):
-  assert_one_error_line(cli('--dataset_name=imagenet', '--dataset_dir=%s' % tmp_path),
-                        "--dataset_name='imagenet' is not one of cifar10, mnist")
+  assert_one_error_line(cli('--dataset_name=coco', '--dataset_dir=%s' % tmp_path),
+                        "--dataset_name='coco' is not one of cifar10, mnist")
 
 
 def test_missing_dataset_dir():

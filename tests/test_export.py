@@ -73,7 +73,7 @@ def exported(tmp_path_factory, tiny_cifar_dir):
       checkpoints.make_checkpoint(model, tf.Variable(STEP, dtype=tf.int64), ema=ema),
       train_dir, max_to_keep=1, checkpoint_name=checkpoints.CHECKPOINT_NAME)
   manager.save(checkpoint_number=STEP)
-  # What the trainer records (slimkit.train.Trainer.write_run_config).
+  # What the trainer records (slimkit.train.write_run_config).
   run_config.write(train_dir, {
       'model_name': 'custom_cnn', 'num_classes': split.num_classes, 'image_size': 32,
       'channels': 3, 'activation': 'elu', 'preprocessing_name': 'custom_cnn',
@@ -112,6 +112,7 @@ def test_saved_model_signatures_predict_as_the_checkpoint(exported):
   floats = loaded.signatures['predict_images'](images=tf.constant(pixels))
   for out in (served, floats):
     np.testing.assert_allclose(out['probabilities'].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(tf.nn.softmax(out['logits']).numpy(), expected, atol=1e-5)
     assert out['classes'].numpy().tolist() == expected.argmax(1).tolist()
     assert [n.decode() for n in out['class_names'].numpy()] == [
         names[i] for i in expected.argmax(1)]

@@ -14,7 +14,6 @@ import pytest
 import tensorflow as tf
 
 from conftest import train_config
-from deployment import model_deploy
 from slimkit import checkpoints
 from slimkit import run_config
 from slimkit import summaries
@@ -185,9 +184,9 @@ def test_bad_input_fails_before_training(tmp_path, tiny_mnist_dir, changes, mess
 
 
 def _batch_norm_momenta(config):
-  deploy = model_deploy.DeploymentConfig.from_config(config)
-  trainer = train.Trainer(config, deploy, deploy.strategy(), 0.0)
-  return {l.momentum for l in trainer.model.layers
+  data = train.build_input(config)
+  state = train.build_state(config, tf.distribute.get_strategy(), data)
+  return {l.momentum for l in state.model.layers
           if isinstance(l, keras.layers.BatchNormalization)}
 
 

@@ -49,6 +49,7 @@ def test_thesis_command_line_trains_writes_events_and_resumes(tmp_path, tiny_cif
   first = thesis(2)
   assert first.returncode == 0, first.stderr[-3000:]
   assert 'from scratch' in first.stderr and 'step 2/2: loss' in first.stderr
+  assert '\r' not in first.stderr  # not a terminal: log lines, no progress bar
   assert checkpoints.step_of(checkpoints.latest(train_dir)) == 2
   scalars = summaries.read_scalars(train_dir)
   assert {'total_loss', 'losses/cross_entropy', 'losses/regularization_loss',

@@ -10,8 +10,11 @@ import pytest
 import tensorflow as tf
 
 from slimkit import learning_rate as lr_lib
+from slimkit import loop
 from slimkit import optimizers
 from slimkit import presets
+from slimkit import run_state
+from slimkit import step
 from slimkit import train
 
 
@@ -167,10 +170,10 @@ def test_losses_smooth_labels_weight_aux_and_scale_by_global_batch():
   logits = rng.standard_normal((4, 5)).astype(np.float32)
   aux = rng.standard_normal((4, 5)).astype(np.float32)
   labels = np.array([0, 1, 2, 4])
-  targets = train.targets_for(tf.constant(labels), 5, label_smoothing=0.1).numpy()
+  targets = step.targets_for(tf.constant(labels), 5, label_smoothing=0.1).numpy()
   np.testing.assert_allclose(targets[0], [0.92, 0.02, 0.02, 0.02, 0.02], rtol=1e-6)
-  losses = train.compute_losses({'Logits': logits, 'AuxLogits': aux}, targets,
-                                [tf.constant(0.5)], global_batch_size=8)
+  losses = step.compute_losses({'Logits': logits, 'AuxLogits': aux}, targets,
+                               [tf.constant(0.5)], global_batch_size=8)
   # This replica holds 4 of a global batch of 8: its share is sum / 8.
   ce = _softmax_ce(targets, logits).sum() / 8
   np.testing.assert_allclose(losses['cross_entropy'], ce, rtol=1e-5)
@@ -179,18 +182,18 @@ def test_losses_smooth_labels_weight_aux_and_scale_by_global_batch():
   np.testing.assert_allclose(losses['regularization_loss'], 0.5)
   np.testing.assert_allclose(losses['total_loss'], ce + losses['aux_loss'] + 0.5,
                              rtol=1e-5)
-  no_aux = train.compute_losses({'Logits': logits}, targets, [], 4)
+  no_aux = step.compute_losses({'Logits': logits}, targets, [], 4)
   assert float(no_aux['aux_loss']) == 0.0
 
 
 def test_soft_targets_pass_through():
   soft = tf.constant([[0.25, 0.75]])
-  np.testing.assert_allclose(train.targets_for(soft, 2), soft)
+  np.testing.assert_allclose(step.targets_for(soft, 2), soft)
 
 
 def test_moving_average_decay_ramps_up_as_slims():
   variable = keras.Variable(np.zeros(2, np.float32))
-  ema = train.MovingAverages([variable], decay=0.99)
+  ema = run_state.MovingAverages([variable], decay=0.99)
   variable.assign([10.0, 10.0])
   ema.update(0)  # decay = min(0.99, 1/10) = 0.1: shadow = 0.1*0 + 0.9*10
   np.testing.assert_allclose(ema.shadows[variable.path].numpy(), [9.0, 9.0], rtol=1e-6)
@@ -202,12 +205,12 @@ def test_moving_average_decay_ramps_up_as_slims():
 
 
 def test_steps_to_boundary_stops_on_logs_saves_and_max():
-  assert train.steps_to_boundary(0, 1000, None, 10, None, None) == 10
-  assert train.steps_to_boundary(7, 1000, None, 10, None, None) == 3
-  assert train.steps_to_boundary(7, 2, None, 10, None, None) == 2
-  assert train.steps_to_boundary(0, 1000, 25, 100, 15, None) == 15
-  assert train.steps_to_boundary(20, 1000, 25, 100, 15, 7) == 1
-  assert train.steps_to_boundary(24, 1000, 25, 100, None, None) == 1
+  assert loop.steps_to_boundary(0, 1000, None, 10, None, None) == 10
+  assert loop.steps_to_boundary(7, 1000, None, 10, None, None) == 3
+  assert loop.steps_to_boundary(7, 2, None, 10, None, None) == 2
+  assert loop.steps_to_boundary(0, 1000, 25, 100, 15, None) == 15
+  assert loop.steps_to_boundary(20, 1000, 25, 100, 15, 7) == 1
+  assert loop.steps_to_boundary(24, 1000, 25, 100, None, None) == 1
 
 
 @pytest.mark.parametrize('change, message', [
@@ -222,3 +225,4 @@ def test_check_config_names_the_flag(change, message):
   config.update(change)
   with pytest.raises(ValueError, match=message):
     train.check_config(config)
+

@@ -1,0 +1,119 @@
+"""The training loop's public pieces on in-memory data (as benchmarks use them):
+run state + step runner + host loop, and the progress hook on a terminal or not."""
+
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import fcntl
+import logging
+import pty
+import select
+import struct
+import termios
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import train_config
+from slimkit import checkpoints
+from slimkit import hooks
+from slimkit import loop
+from slimkit import run_state
+from slimkit import step
+
+NUM_IMAGES = 32
+
+
+def memory_dataset(batch_size):
+  """MNIST-like bars: class k is a bright column pair, as conftest.mnist_like."""
+  rng = np.random.default_rng(0)
+  labels = np.arange(NUM_IMAGES) % 10
+  images = rng.uniform(0.0, 0.2, (NUM_IMAGES, 28, 28, 1)).astype(np.float32)
+  for image, label in zip(images, labels):
+    image[4:24, 2 * label + 4:2 * label + 6] = 1.0
+  dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
+  return dataset.repeat().batch(batch_size, drop_remainder=True)
+
+
+def make_steps(tmp_path, loop_hooks=(), **loop_args):
+  config = train_config(tmp_path / 'train', '(in memory)', learning_rate=0.05)
+  state = run_state.RunState(config, tf.distribute.get_strategy(), num_classes=10,
+                             input_shape=(28, 28, 1), num_samples=NUM_IMAGES)
+  return config, loop.Loop(step.Runner(state, config), loop_hooks, **loop_args)
+
+
+def test_loop_trains_on_a_dataset_it_is_given_and_saves_nothing_without_hooks(
+    tmp_path):
+  config, steps = make_steps(tmp_path, max_steps=3)
+  dataset = memory_dataset(config['batch_size'])
+  before = [v.numpy() for v in steps.state.variables_to_train]
+  assert steps.run(dataset) == 3
+  assert steps.stats['start_step'] == 0 and steps.stats['time_to_first_step'] > 0
+  steps.max_steps = 8
+  assert steps.run(dataset) == 8  # a second run goes on from the step reached
+  assert steps.stats['start_step'] == 3
+  # Steady: all but the first call (one step: calls adapt from one step up).
+  assert steps.stats['steady_steps'] == 4 and steps.stats['steady_secs'] > 0
+  after = [v.numpy() for v in steps.state.variables_to_train]
+  assert all(not np.allclose(a, b) for a, b in zip(before, after))
+  assert checkpoints.latest(config['train_dir']) is None
+  assert not os.path.exists(config['train_dir'])
+
+
+def _lines(caplog):
+  return [r.getMessage() for r in caplog.records if r.getMessage().startswith('step ')]
+
+
+def test_progress_without_a_terminal_logs_plain_lines(tmp_path, caplog):
+  # Every 2 steps a call; log period 100: only the last step is due by count.
+  read_end, write_end = os.pipe()
+  with os.fdopen(write_end, 'w') as pipe, os.fdopen(read_end) as _:
+    quiet = hooks.Progress(log_every=100, stream=pipe, plain_secs=3600)
+    config, steps = make_steps(tmp_path, [quiet], max_steps=6, steps_per_call=2)
+    with caplog.at_level(logging.INFO):
+      steps.run(memory_dataset(config['batch_size']))
+    assert [l.split(':')[0] for l in _lines(caplog)] == ['step 6/6']
+    caplog.clear()
+    # Long steps: a plain line after every call that took plain_secs or more.
+    chatty = hooks.Progress(log_every=100, stream=pipe, plain_secs=0)
+    steps.hooks = [chatty]
+    steps.max_steps = 12
+    with caplog.at_level(logging.INFO):
+      steps.run(memory_dataset(config['batch_size']))
+    assert [l.split(':')[0] for l in _lines(caplog)] == [
+        'step 8/12', 'step 10/12', 'step 12/12']
+    assert all('images/s' in l and 'ETA' in l for l in _lines(caplog))
+    assert quiet.bar is None and chatty.bar is None
+
+
+def _read_all(fd):
+  out = b''
+  while select.select([fd], [], [], 0.5)[0]:
+    chunk = os.read(fd, 65536)
+    if not chunk:
+      break
+    out += chunk
+  return out.decode(errors='replace')
+
+
+def test_progress_on_a_terminal_draws_a_bar_with_rate_loss_and_eta(tmp_path, caplog):
+  master, slave = pty.openpty()
+  fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 120, 0, 0))
+  terminal = os.fdopen(slave, 'w')
+  try:
+    progress = hooks.Progress(log_every=100, stream=terminal)
+    config, steps = make_steps(tmp_path, [progress], max_steps=6, steps_per_call=2)
+    with caplog.at_level(logging.INFO):
+      steps.run(memory_dataset(config['batch_size']))
+    terminal.flush()
+    shown = _read_all(master)
+  finally:
+    terminal.close()
+    os.close(master)
+  assert '\r' in shown and 'train:' in shown
+  assert 'images/s' in shown and 'loss ' in shown
+  assert '6/6 [' in shown and '<00:00' in shown  # steps done/total [elapsed<ETA
+  assert [l.split(':')[0] for l in _lines(caplog)] == ['step 6/6']  # logs still go
+  assert progress.bar is None  # closed at the end

@@ -10,74 +10,9 @@ import csv
 import glob
 import json
 import os
-import platform
-import subprocess
-import sys
 import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.environ.get('SLIM_SHARED_DATASETS', '/work/shared/datasets')
-
-# Where the shared copies of each dataset are, as download_and_convert_data.py's
-# --source accepts them.
-SHARED_SOURCES = {
-    'cifar10': 'cifar10/cifar10-jpg.tar.gz',
-    'mnist': 'mnist',
-    'flowers': 'flowers/flower_photos_sample.tgz',
-}
-
-
-class RunError(RuntimeError):
-  """A script exited non-zero; the message is its last error line and the log."""
-
-
-def run_script(script, flags, log_path, env=None):
-  """Runs ROOT/script with --name=value flags; returns its wall time in seconds.
-
-  stdout and stderr go to log_path. Raises RunError naming the log on failure.
-  """
-  args = [sys.executable, os.path.join(ROOT, script)]
-  args += ['--%s=%s' % (k, v) for k, v in flags.items() if v is not None]
-  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
-  full_env.update(env or {})
-  os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
-  start = time.time()
-  with open(log_path, 'w') as log:
-    log.write('$ %s\n' % ' '.join(args))
-    log.flush()
-    code = subprocess.call(args, stdout=log, stderr=subprocess.STDOUT, env=full_env,
-                           cwd=ROOT)
-  seconds = time.time() - start
-  if code:
-    raise RunError('%s exited %d: %s (log: %s)'
-                   % (script, code, _last_error(log_path), log_path))
-  return seconds
-
-
-def _last_error(log_path):
-  with open(log_path) as f:
-    lines = [l.strip() for l in f if l.strip()]
-  errors = [l for l in lines if 'error' in l.lower()]
-  return (errors or lines or ['no output'])[-1][:300]
-
-
-def converted(dataset_name, dataset_dir, work_dir, source=None):
-  """A converted dataset directory: dataset_dir if given, else one made in work_dir.
-
-  Without dataset_dir the shared copy (or source) is converted with
-  download_and_convert_data.py once; a finished conversion is reused.
-  """
-  if dataset_dir:
-    return dataset_dir
-  out = os.path.join(work_dir, 'data', dataset_name)
-  if os.path.exists(os.path.join(out, 'dataset_info.json')):
-    return out
-  source = source or os.path.join(SHARED, SHARED_SOURCES[dataset_name])
-  run_script('download_and_convert_data.py',
-             {'dataset_name': dataset_name, 'dataset_dir': out, 'source': source},
-             os.path.join(work_dir, 'logs', 'convert_%s.log' % dataset_name))
-  return out
+from benchmarks import harness
 
 
 def train(train_dir, flags, log_path, env=None):
@@ -86,7 +21,7 @@ def train(train_dir, flags, log_path, env=None):
   The dict gains 'wall_seconds': the process's whole life, start-up included.
   """
   flags = dict(flags, train_dir=train_dir)
-  wall = run_script('train_image_classifier.py', flags, log_path, env)
+  wall = harness.run_script('train_image_classifier.py', flags, log_path, env)
   stats = read_json(os.path.join(train_dir, 'train_stats.json'))
   stats['wall_seconds'] = wall
   return stats
@@ -95,10 +30,10 @@ def train(train_dir, flags, log_path, env=None):
 def evaluate(checkpoint_path, eval_dir, flags, log_path, env=None):
   """eval_image_classifier.py; returns the newest eval_<step>.json in eval_dir."""
   flags = dict(flags, checkpoint_path=checkpoint_path, eval_dir=eval_dir)
-  run_script('eval_image_classifier.py', flags, log_path, env)
+  harness.run_script('eval_image_classifier.py', flags, log_path, env)
   results = eval_results(eval_dir)
   if not results:
-    raise RunError('eval_image_classifier.py wrote no eval_<step>.json to %s'
+    raise harness.RunError('eval_image_classifier.py wrote no eval_<step>.json to %s'
                    % eval_dir)
   return results[-1]
 
@@ -123,23 +58,6 @@ def net_complexity(model_name, image_size=None, num_classes=10):
                                                        (size, size, 3)))
 
 
-def cpu_model():
-  """The CPU's model name, from /proc/cpuinfo where there is one."""
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          return line.split(':', 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
-
-
-def cpu_name():
-  """The CPU model and how many cores this process may use."""
-  return '%s (%d cores)' % (cpu_model(), len(os.sched_getaffinity(0)))
-
-
 LOSSY_NOTE = ('That copy is JPEG-compressed (lossy): accuracy on it is not '
               'comparable to results on the original data.')
 
@@ -157,14 +75,24 @@ def define_run_flags(flags, prefix):
                       '<work_dir>/results).')
   flags.DEFINE_integer('max_num_batches', None, 'Evaluate only this many batches of '
                        '100 test images (default: all 10,000).', lower_bound=1)
+  flags.DEFINE_integer('batch_size', None, 'Training batch size of every run '
+                       '(default: each recipe\'s own).', lower_bound=1)
+  flags.DEFINE_enum('mixed_precision', None, ['float32', 'bfloat16', 'float16'],
+                    'Training precision of every run (default: each recipe\'s own).')
+
+
+def recipe_overrides(flag_values):
+  """The train flags that --batch_size and --mixed_precision set for every run."""
+  return {k: getattr(flag_values, k) for k in ('batch_size', 'mixed_precision')
+          if getattr(flag_values, k) is not None}
 
 
 def setup_run(flag_values, prefix):
   """(work_dir, output_dir, CIFAR-10 dataset_dir, note on the data) from those flags."""
   work_dir = flag_values.work_dir or tempfile.mkdtemp(prefix=prefix)
   output_dir = flag_values.output_dir or os.path.join(work_dir, 'results')
-  dataset_dir = converted('cifar10', flag_values.dataset_dir, work_dir,
-                          flag_values.source)
+  dataset_dir = harness.converted('cifar10', work_dir, flag_values.dataset_dir,
+                                  flag_values.source)
   return work_dir, output_dir, dataset_dir, data_note(dataset_dir)
 
 
@@ -179,7 +107,7 @@ def data_note(dataset_dir):
 
 
 def write_table(rows, columns, out_dir, name, title=None, notes=()):
-  """Writes name.md and name.csv to out_dir; returns the markdown text.
+  """Writes name.md and name.csv to out_dir, prints the markdown and where it went.
 
   rows: dicts; columns: (key, header) pairs; a missing or None value prints '-'.
   """
@@ -199,6 +127,8 @@ def write_table(rows, columns, out_dir, name, title=None, notes=()):
     writer.writerow([h for _, h in columns])
     for row in rows:
       writer.writerow(['' if row.get(k) is None else row.get(k) for k, _ in columns])
+  print(text)
+  print('wrote %s' % os.path.join(out_dir, name + '.{md,csv}'))
   return text
 
 

@@ -5,13 +5,16 @@
 
 ours      convert.run('cifar10', ...) end to end on the whole --source: reading the
           archive, validating (decoding) every image, writing 5 + 1 shards.
-baseline  what TF-Slim's converters do, in the same run: one image at a time, decode it
-          (tf.io.decode_image), tf.io.encode_png, build a tf.train.Example, write it
-          with one TFRecordWriter. Timed on the first --baseline_images images (their
-          reading included) and extrapolated as images/s.
+baseline  what TF-Slim's converters do, in the same run: one image at a time, build a
+          tf.train.Example, write it with one TFRecordWriter. Timed on the first
+          --baseline_images images (their reading included) and extrapolated as
+          images/s. Each side does the same work per image: for class folders both
+          decode each file (ours to validate it, TF-Slim's flowers converter for its
+          size) and store its bytes as they are; for python batches both encode each
+          image to PNG.
 --python_batches also builds cifar-10-python.tar.gz (official layout) from the source's
-pixels and times both again on it: there ours encodes every image to PNG in parallel,
-and the baseline encodes the arrays one by one.
+pixels and times both again on it: there ours encodes the images in parallel, and
+the baseline encodes the arrays one by one (tf.io.encode_png).
 """
 import os
 import resource
@@ -20,21 +23,24 @@ import tarfile
 import tempfile
 import time
 
-from absl import app
 from absl import flags
 
 # The repo root, so that `python3 benchmarks/convert_bench.py` finds the packages.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+from benchmarks import harness  # pylint: disable=g-import-not-at-top,wrong-import-position
 from datasets import cifar10  # pylint: disable=g-import-not-at-top,wrong-import-position
 from datasets import convert  # pylint: disable=g-import-not-at-top,wrong-import-position
 from datasets import image_tree  # pylint: disable=g-import-not-at-top,wrong-import-position
+from slimkit import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-flags.DEFINE_string('source', '/work/shared/datasets/cifar10/cifar10-jpg.tar.gz',
-                    'CIFAR-10 source: class-folder archive or cifar-10-python.tar.gz.')
-flags.DEFINE_integer('baseline_images', 5000, 'Images the serial baseline converts.')
-flags.DEFINE_integer('num_workers', None, 'Encoding processes for ours (default: all cores).')
+flags.DEFINE_string('source', None, 'CIFAR-10 source: class-folder archive or '
+                    'cifar-10-python.tar.gz (default: the shared JPEG copy).')
+flags.DEFINE_integer('baseline_images', 5000, 'Images the serial baseline converts.',
+                     lower_bound=1)
+flags.DEFINE_integer('num_workers', None, 'Encoding processes for ours (default: all '
+                     'cores).', lower_bound=1)
 flags.DEFINE_boolean('python_batches', False,
                      'Also time both on a cifar-10-python.tar.gz made from the source.')
 FLAGS = flags.FLAGS
@@ -63,10 +69,12 @@ def time_ours(source, work_dir):
   return images, time.time() - start, cpu_seconds() - cpu
 
 
-def _example(tf, png, label, height, width):
+def _example(tf, encoded, image_format, label, height, width):
+  """TF-Slim's dataset_utils.image_to_tfexample, as the baseline's own code."""
   feature = {
-      'image/encoded': tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
-      'image/format': tf.train.Feature(bytes_list=tf.train.BytesList(value=[b'png'])),
+      'image/encoded': tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
+      'image/format': tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[image_format])),
       'image/class/label': tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
       'image/height': tf.train.Feature(int64_list=tf.train.Int64List(value=[height])),
       'image/width': tf.train.Feature(int64_list=tf.train.Int64List(value=[width])),
@@ -99,7 +107,7 @@ def _first_arrays(source, limit):
 
 
 def time_baseline(source, work_dir, python_batches):
-  """Serial decode + tf.io.encode_png + one TFRecordWriter -> (images, wall s, CPU s)."""
+  """Serial, one TFRecordWriter -> (images, wall s, CPU s)."""
   tf = _tf()
   count = 0
   start, cpu = time.time(), cpu_seconds()
@@ -107,13 +115,13 @@ def time_baseline(source, work_dir, python_batches):
     if python_batches:
       for image, label in _first_arrays(source, FLAGS.baseline_images):
         png = tf.io.encode_png(image).numpy()
-        writer.write(_example(tf, png, label, 32, 32))
+        writer.write(_example(tf, png, b'png', label, 32, 32))
         count += 1
     else:
       for data, label in _first_files(source, FLAGS.baseline_images):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        png = tf.io.encode_png(image).numpy()
-        writer.write(_example(tf, png, label, int(image.shape[0]), int(image.shape[1])))
+        writer.write(_example(tf, data, b'jpeg', label, int(image.shape[0]),
+                              int(image.shape[1])))
         count += 1
   return count, time.time() - start, cpu_seconds() - cpu
 
@@ -154,21 +162,21 @@ def report(title, ours, baseline):
 
 def main(argv):
   del argv
-  tf = _tf()
-  print('machine: %d cores, TensorFlow %s, num_workers=%s; source %s'
-        % (os.cpu_count(), tf.__version__, FLAGS.num_workers or os.cpu_count(), FLAGS.source))
+  source = FLAGS.source or harness.shared_source('cifar10')
+  print(harness.describe())
+  print('num_workers=%s; source %s' % (FLAGS.num_workers or os.cpu_count(), source))
   print('load average before: %.1f %.1f %.1f (a busy machine slows both, and ours more: '
         'its workers compete for the same cores)' % os.getloadavg())
   with tempfile.TemporaryDirectory() as work_dir:
-    report('class folders (JPEG bytes kept after validation):',
-           time_ours(FLAGS.source, work_dir), time_baseline(FLAGS.source, work_dir, False))
+    report('class folders (JPEG bytes kept after decoding):',
+           time_ours(source, work_dir), time_baseline(source, work_dir, False))
     if FLAGS.python_batches:
       archive = os.path.join(work_dir, 'cifar-10-python.tar.gz')
-      make_python_archive(FLAGS.source, archive)
+      make_python_archive(source, archive)
       report('python batches (every image encoded to PNG):',
              time_ours(archive, work_dir), time_baseline(archive, work_dir, True))
   print('load average after: %.1f %.1f %.1f' % os.getloadavg())
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

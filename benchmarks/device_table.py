@@ -25,15 +25,18 @@ import tempfile
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
+from absl import flags  # pylint: disable=g-import-not-at-top
 
 from benchmarks import cli_runs
+from benchmarks import harness
+from slimkit import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list('models', ['custom_cnn', 'inception_v1', 'resnet_v1_50',
                              'mobilenet_v1'], 'Nets of nets_factory.')
 flags.DEFINE_list('datasets', ['mnist', 'cifar10'], 'mnist and/or cifar10.')
+flags.register_validator('datasets', lambda v: set(v) <= {'mnist', 'cifar10'},
+                         '--datasets: expected mnist and/or cifar10')
 flags.DEFINE_list('precisions', ['float32'], 'float32, bfloat16 and/or float16 '
                   '(--mixed_precision of each run).')
 flags.DEFINE_integer('steps', 20, 'Steps per run; the first (traced) is not timed.',
@@ -60,7 +63,7 @@ COLUMNS = (('device', 'device'), ('dataset', 'dataset'), ('model', 'model'),
 def devices():
   """[(label, CUDA_VISIBLE_DEVICES)]: the CPU, then each GPU."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  out = [('CPU: ' + cli_runs.cpu_name(), '-1')]
+  out = [('CPU: ' + harness.cpu_name(), '-1')]
   for i, gpu in enumerate(tf.config.list_physical_devices('GPU')):
     details = tf.config.experimental.get_device_details(gpu)
     out.append(('GPU %d: %s' % (i, details.get('device_name', gpu.name)), str(i)))
@@ -92,19 +95,14 @@ def one_row(device, visible, dataset, dataset_dir, model, precision, work_dir):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('unexpected arguments %s' % ' '.join(argv[1:]))
-  for dataset in FLAGS.datasets:
-    if dataset not in ('mnist', 'cifar10'):
-      raise app.UsageError('--datasets: unknown %r; expected mnist and/or cifar10'
-                           % dataset)
+  del argv
   work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix='device_table_')
   output_dir = FLAGS.output_dir or os.path.join(work_dir, 'results')
   given = {'mnist': FLAGS.mnist_dir, 'cifar10': FLAGS.cifar10_dir}
   rows = []
   for device, visible in devices():
     for dataset in FLAGS.datasets:
-      dataset_dir = cli_runs.converted(dataset, given[dataset], work_dir)
+      dataset_dir = harness.converted(dataset, work_dir, given[dataset])
       for model in FLAGS.models:
         for precision in FLAGS.precisions:
           print('%s: %s on %s, %s ...' % (device, model, dataset, precision),
@@ -115,11 +113,9 @@ def main(argv):
            'mean after the first step, whose time (tracing included) is shown apart; '
            's/epoch = s/step x train images / batch (MNIST 60000, CIFAR-10 50000 '
            'images).' % (FLAGS.batch_size, FLAGS.steps)]
-  text = cli_runs.write_table(rows, COLUMNS, output_dir, 'device_table',
-                              'Training speed per device', notes)
-  print(text)
-  print('wrote %s' % os.path.join(output_dir, 'device_table.{md,csv}'))
+  cli_runs.write_table(rows, COLUMNS, output_dir, 'device_table',
+                       'Training speed per device', notes)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

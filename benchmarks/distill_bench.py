@@ -2,7 +2,7 @@
 with and without it on the same budget.
 
 Three runs of train_image_classifier.py with --preset=cifar_fast, each evaluated
-with eval_image_classifier.py into its own eval dir and exported with
+with eval_image_classifier.py into its own eval dir; each net is exported once with
 export_inference_graph.py --tflite for its file size:
   teacher    --teacher_model_name (custom_cnn_wide: 1.5x the widths) for
              --teacher_steps steps (or an existing --teacher_checkpoint_path);
@@ -26,10 +26,12 @@ import sys
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
+from absl import flags  # pylint: disable=g-import-not-at-top
 
 from benchmarks import cli_runs
+from benchmarks import harness
+from slimkit import cli
+from slimkit import presets
 
 
 FLAGS = flags.FLAGS
@@ -61,18 +63,21 @@ def train_and_measure(model, role, steps, train_dir, dataset_dir, work_dir,
         'preset': 'cifar_fast', 'model_name': model, 'dataset_name': 'cifar10',
         'dataset_split_name': 'train', 'dataset_dir': dataset_dir,
         'max_number_of_steps': steps, 'random_seed': FLAGS.random_seed},
-        **(extra or {})), os.path.join(logs, 'train_%s.log' % role))
+        **cli_runs.recipe_overrides(FLAGS), **(extra or {})),
+        os.path.join(logs, 'train_%s.log' % role))
   result = cli_runs.evaluate(
       train_dir, os.path.join(work_dir, 'eval', role),
       {'dataset_name': 'cifar10', 'dataset_split_name': 'test',
        'dataset_dir': dataset_dir, 'model_name': model,
        'max_num_batches': FLAGS.max_num_batches},
       os.path.join(logs, 'eval_%s.log' % role))
-  export_dir = os.path.join(work_dir, 'export', role)
-  cli_runs.run_script('export_inference_graph.py', {
-      'model_name': model, 'checkpoint_path': train_dir, 'output_file': export_dir,
-      'dataset_name': 'cifar10', 'dataset_dir': dataset_dir, 'tflite': True},
-      os.path.join(logs, 'export_%s.log' % role))
+  # The float TFLite file's size depends on the net only: one export per net.
+  export_dir = os.path.join(work_dir, 'export', model)
+  if not os.path.exists(os.path.join(export_dir, 'model.tflite')):
+    harness.run_script('export_inference_graph.py', {
+        'model_name': model, 'checkpoint_path': train_dir, 'output_file': export_dir,
+        'dataset_name': 'cifar10', 'dataset_dir': dataset_dir, 'tflite': True},
+        os.path.join(logs, 'export_%s.log' % role))
   counts = cli_runs.net_complexity(model)
   size = os.path.getsize(os.path.join(export_dir, 'model.tflite'))
   return {
@@ -87,8 +92,7 @@ def train_and_measure(model, role, steps, train_dir, dataset_dir, work_dir,
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('unexpected arguments %s' % ' '.join(argv[1:]))
+  del argv
   work_dir, output_dir, dataset_dir, data_note = cli_runs.setup_run(
       FLAGS, 'distill_bench_')
   teacher_dir = FLAGS.teacher_checkpoint_path or os.path.join(work_dir, 'train',
@@ -106,17 +110,17 @@ def main(argv):
        'teacher_checkpoint_path': teacher_dir,
        'distillation_temperature': FLAGS.distillation_temperature,
        'distillation_weight': FLAGS.distillation_weight}))
+  recipe = dict(presets.PRESETS['cifar_fast'], **cli_runs.recipe_overrides(FLAGS))
   notes = [data_note,
-           'All runs: --preset=cifar_fast (batch 256, cosine over the run\'s steps); '
+           'All runs: --preset=cifar_fast (batch %d, %s, cosine over the run\'s steps); '
            'distilled: T=%g, lambda=%g. Training time is the whole training process '
-           'on %s.' % (FLAGS.distillation_temperature, FLAGS.distillation_weight,
-                       cli_runs.cpu_name())]
-  text = cli_runs.write_table(rows, COLUMNS, output_dir, 'distill_table',
-                              'Distillation: %s -> %s' % (FLAGS.teacher_model_name,
-                                                          FLAGS.model_name), notes)
-  print(text)
-  print('wrote %s' % os.path.join(output_dir, 'distill_table.{md,csv}'))
+           'on %s.' % (recipe['batch_size'], recipe['mixed_precision'],
+                       FLAGS.distillation_temperature, FLAGS.distillation_weight,
+                       harness.cpu_name())]
+  cli_runs.write_table(rows, COLUMNS, output_dir, 'distill_table',
+                       'Distillation: %s -> %s' % (FLAGS.teacher_model_name,
+                                                   FLAGS.model_name), notes)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

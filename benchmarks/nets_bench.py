@@ -8,29 +8,51 @@ For each net, at 32x32 and at its default size (--batch_size for sizes up to
 32, --default_size_batch_size above), one tf.function train step (forward with
 training=True, sparse softmax cross-entropy, gradients, SGD apply) runs on a
 fixed random batch; the same step function times the closest keras.applications
-model (weights=None, same input and classes). Warm-up steps (tracing included)
-are not timed; then --windows windows of --steps steps each give mean +/- std
-images/s. Ratio = ours / keras.applications (higher is faster).
+model (weights=None, same input, classes, batch and Keras policy). Warm-up steps
+(tracing included) are not timed; then --windows windows of --steps steps each,
+ours and keras.applications in turn, give mean +/- std images/s.
+Ratio = ours / keras.applications (higher is faster).
 """
 
-import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from absl import flags  # pylint: disable=g-import-not-at-top
+import keras
+import numpy as np
+import tensorflow as tf
 
-from benchmarks import cli_runs  # noqa: E402
-from nets import complexity  # noqa: E402
-from nets import nets_factory  # noqa: E402
+from benchmarks import harness
+from nets import complexity
+from nets import nets_factory
+from slimkit import cli
 
-DEFAULT_NETS = 'custom_cnn,cifarnet,lenet,resnet_v1_50,mobilenet_v1,inception_v1'
 NUM_CLASSES = 10
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list('nets', ['custom_cnn', 'cifarnet', 'lenet', 'resnet_v1_50',
+                           'mobilenet_v1', 'inception_v1'], 'Nets of nets_factory.')
+flags.DEFINE_list('sizes', ['32', 'default'], "Image sizes; 'default' = the net's "
+                  'default_image_size.')
+flags.register_validator('sizes', lambda v: all(s == 'default' or s.isdigit() and
+                                                int(s) > 0 for s in v),
+                         "--sizes: expected positive integers or 'default'")
+flags.DEFINE_integer('batch_size', 128, 'Batch size for images up to 32x32.',
+                     lower_bound=1)
+flags.DEFINE_integer('default_size_batch_size', 16, 'Batch size for larger images '
+                     '(e.g. 224).', lower_bound=1)
+flags.DEFINE_integer('steps', 10, 'Timed steps per window.', lower_bound=1)
+flags.DEFINE_integer('windows', 3, 'Timing windows (mean +/- std over them).',
+                     lower_bound=1)
+flags.DEFINE_integer('warmup', 2, 'Untimed steps first (the first one traces).',
+                     lower_bound=1)
+flags.DEFINE_integer('threads', 0, 'TF intra-op threads (0 = TF default).',
+                     lower_bound=0)
+flags.DEFINE_bool('mixed_precision', False, "Both sides under the Keras policy "
+                  "'mixed_bfloat16'.")
 
 
 def _end_points_logits(end_points):
@@ -55,12 +77,11 @@ def _keras_app(name, input_shape):
   return None
 
 
-def images_per_second(model, logits_fn, batch_size, input_shape, steps,
-                      windows, warmup):
-  """Per timing window after warm-up: (wall images/s, images per CPU second).
+def train_meter(model, logits_fn, batch_size, input_shape, name):
+  """A Meter of one train step (forward, sparse CE, gradients, SGD) on a fixed batch.
 
-  The second counts the CPU time of this process, all threads: on a machine
-  shared with other jobs it moves less than wall time does.
+  Its cpu_rates count the CPU time of this process, all threads: on a machine
+  shared with other jobs they move less than wall time does.
   """
   rng = np.random.default_rng(0)
   images = tf.constant(rng.uniform(-1, 1, (batch_size,) + input_shape),
@@ -79,134 +100,60 @@ def images_per_second(model, logits_fn, batch_size, input_shape, steps,
     optimizer.apply_gradients(zip(grads, variables))
     return loss
 
-  for _ in range(warmup):
-    train_step(images, labels).numpy()
-  wall, cpu = [], []
-  for _ in range(windows):
-    start, start_cpu = time.perf_counter(), time.process_time()
-    for _ in range(steps):
-      loss = train_step(images, labels)
-    loss.numpy()  # Waits for the last step.
-    wall.append(batch_size * steps / (time.perf_counter() - start))
-    cpu.append(batch_size * steps / (time.process_time() - start_cpu))
-  return wall, cpu
+  return harness.Meter(lambda: train_step(images, labels), items=batch_size,
+                       steps=FLAGS.steps, name=name)
 
 
-def _device():
-  cpu = cli_runs.cpu_model()
-  gpus = tf.config.list_physical_devices('GPU')
-  return '%s; %d logical CPUs; GPUs: %s' % (
-      cpu, os.cpu_count() or 0, ', '.join(g.name for g in gpus) or 'none')
+def _column(meter):
+  return '%16s %7.1f' % (meter, meter.cpu_mean)
 
 
-def _mean_std(rates):
-  return '%6.1f +/- %5.1f' % (np.mean(rates), np.std(rates))
-
-
-def run(names, sizes, batch_size, default_size_batch_size, steps, windows,
-        warmup):
-  print('TF %s, Keras %s, policy %s, intra-op threads %s' % (
-      tf.__version__, keras.__version__,
+def run(names, sizes):
+  print(harness.describe())
+  print('policy %s, intra-op threads %s' % (
       keras.mixed_precision.global_policy().name,
       tf.config.threading.get_intra_op_parallelism_threads() or 'default'))
-  print('device: %s' % _device())
-  print('train step: fwd + sparse CE + grads + SGD(momentum); %d warm-up '
-        'steps untimed; %d windows x %d steps; img/s = wall clock, '
-        'cpu = images per CPU-second of this process' % (warmup, windows, steps))
+  print('train step: fwd + sparse CE + grads + SGD(momentum), same step, batch, '
+        'input and policy on both sides; %d warm-up steps untimed; %d windows x %d '
+        'steps, interleaved; img/s = wall clock, cpu = images per CPU-second of this '
+        'process' % (FLAGS.warmup, FLAGS.windows, FLAGS.steps))
   print('%-18s %4s %5s | %16s %7s %8s | %16s %7s %8s | %5s %5s' % (
       'net', 'size', 'batch', 'ours img/s', 'cpu', 'MACs(M)',
       'keras.app img/s', 'cpu', 'MACs(M)', 'ratio', 'cpu'))
   for name in names:
     default = nets_factory.default_image_size(name)
     for size in dict.fromkeys(s or default for s in sizes):
-      batch = batch_size if size <= 32 else default_size_batch_size
+      batch = FLAGS.batch_size if size <= 32 else FLAGS.default_size_batch_size
       channels = 1 if name == 'lenet' else 3
       input_shape = (size, size, channels)
       keras.utils.set_random_seed(0)
       ours = nets_factory.build_model(name, NUM_CLASSES, input_shape)
-      wall, cpu = images_per_second(ours, _end_points_logits, batch,
-                                    input_shape, steps, windows, warmup)
-      line = '%-18s %4d %5d | %16s %7.1f %8.1f | ' % (
-          name, size, batch, _mean_std(wall), np.mean(cpu),
-          complexity.count_macs(ours) / 1e6)
+      meters = [train_meter(ours, _end_points_logits, batch, input_shape, 'ours')]
       app = _keras_app(name, input_shape)
+      if app is not None:
+        meters.append(train_meter(app, _app_logits, batch, input_shape, 'app'))
+      harness.interleave(meters, FLAGS.windows, warmup=FLAGS.warmup)
+      line = '%-18s %4d %5d | %s %8.1f | ' % (
+          name, size, batch, _column(meters[0]), complexity.count_macs(ours) / 1e6)
       if app is None:
         line += '%16s %7s %8s | %5s %5s' % ('-', '-', '-', '-', '-')
       else:
-        app_wall, app_cpu = images_per_second(
-            app, _app_logits, batch, input_shape, steps, windows, warmup)
-        line += '%16s %7.1f %8.1f | %5.2f %5.2f' % (
-            _mean_std(app_wall), np.mean(app_cpu),
-            complexity.count_macs(app) / 1e6,
-            np.mean(wall) / np.mean(app_wall), np.mean(cpu) / np.mean(app_cpu))
+        line += '%s %8.1f | %5.2f %5.2f' % (
+            _column(meters[1]), complexity.count_macs(app) / 1e6,
+            meters[0].mean / meters[1].mean, meters[0].cpu_mean / meters[1].cpu_mean)
       print(line, flush=True)
       keras.backend.clear_session()
 
 
-def _positive(flag, value):
-  if value < 1:
-    raise ValueError('--%s: expected an integer >= 1, got %d' % (flag, value))
-  return value
-
-
-def main(argv=None):
-  parser = argparse.ArgumentParser(
-      description='Training images/s of our nets vs keras.applications.')
-  parser.add_argument('--nets', default=DEFAULT_NETS,
-                      help='comma-separated network names')
-  parser.add_argument('--sizes', default='32,default',
-                      help="comma-separated image sizes; 'default' = the "
-                      "net's default_image_size")
-  parser.add_argument('--batch_size', type=int, default=128,
-                      help='batch size for images up to 32x32')
-  parser.add_argument('--default_size_batch_size', type=int, default=16,
-                      help='batch size for larger images (e.g. 224)')
-  parser.add_argument('--steps', type=int, default=10,
-                      help='timed steps per window')
-  parser.add_argument('--windows', type=int, default=3,
-                      help='timing windows (mean +/- std over them)')
-  parser.add_argument('--warmup', type=int, default=2,
-                      help='untimed steps first (the first one traces)')
-  parser.add_argument('--threads', type=int, default=0,
-                      help='TF intra-op threads (0 = TF default)')
-  parser.add_argument('--mixed_precision', action='store_true',
-                      help="train under keras policy 'mixed_bfloat16'")
-  args = parser.parse_args(argv)
-  try:
-    names = [n.strip() for n in args.nets.split(',') if n.strip()]
-    if not names:
-      raise ValueError('--nets: expected at least one network name')
-    unknown = [n for n in names if n not in nets_factory.networks_map]
-    if unknown:
-      raise ValueError('--nets: unknown network(s) %s; available: %s' % (
-          ', '.join(unknown), ', '.join(nets_factory.list_networks())))
-    sizes = []
-    for s in args.sizes.split(','):
-      s = s.strip()
-      if s == 'default':
-        sizes.append(0)
-      elif s.isdigit() and int(s) > 0:
-        sizes.append(int(s))
-      else:
-        raise ValueError("--sizes: expected positive integers or 'default', "
-                         'got %r' % s)
-    for flag in ('batch_size', 'default_size_batch_size', 'steps', 'windows'):
-      _positive(flag, getattr(args, flag))
-    if args.threads < 0:
-      raise ValueError('--threads: expected an integer >= 0, got %d'
-                       % args.threads)
-    if args.threads:
-      tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    if args.mixed_precision:
-      keras.mixed_precision.set_global_policy('mixed_bfloat16')
-    run(names, sizes, args.batch_size,
-        args.default_size_batch_size, args.steps, args.windows,
-        max(args.warmup, 1))
-  except ValueError as e:
-    print('error: %s' % e, file=sys.stderr)
-    return 1
-  return 0
+def main(argv):
+  del argv
+  harness.check_nets(FLAGS.nets)
+  if FLAGS.threads:
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+  if FLAGS.mixed_precision:
+    keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  run(FLAGS.nets, [0 if s == 'default' else int(s) for s in FLAGS.sizes])
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  cli.run(main)

@@ -9,15 +9,25 @@ Counts come from the built Keras model (nets/complexity.py): params are the
 trainable weights, 'all' adds the batch norm statistics, MACs are per image.
 """
 
-import argparse
 import os
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nets import complexity  # noqa: E402
-from nets import nets_factory  # noqa: E402
+from absl import flags  # pylint: disable=g-import-not-at-top
+
+from benchmarks import harness
+from nets import complexity
+from nets import nets_factory
+from slimkit import cli
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list('nets', None, 'Nets of nets_factory (default: all registered).')
+flags.DEFINE_list('sizes', None, "Input sizes (default: each net's default_image_size).")
+flags.register_validator('sizes', lambda v: v is None or all(s.isdigit() and int(s) > 0 for s in v),
+                         '--sizes: expected comma-separated positive integers')
+flags.DEFINE_integer('num_classes', 1000, 'Classes of the head.', lower_bound=1)
 
 # (name, size) -> (params, MACs, source); 1000 classes. See docs/nets.md for
 # why Slim's inception_v1 and resnet_v1 differ from the papers' nets.
@@ -51,41 +61,21 @@ def rows(names, sizes, num_classes):
       yield name, size, counts, published
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--nets', default='',
-                      help='comma-separated names (default: all registered)')
-  parser.add_argument('--sizes', default='',
-                      help='comma-separated input sizes (default: each '
-                      "net's default_image_size)")
-  parser.add_argument('--num_classes', type=int, default=1000)
-  args = parser.parse_args(argv)
-  try:
-    names = [n.strip() for n in args.nets.split(',') if n.strip()] or \
-        nets_factory.list_networks()
-    unknown = [n for n in names if n not in nets_factory.networks_map]
-    if unknown:
-      raise ValueError('--nets: unknown network(s) %s; available: %s' % (
-          ', '.join(unknown), ', '.join(nets_factory.list_networks())))
-    try:
-      sizes = [int(s) for s in args.sizes.split(',') if s.strip()]
-    except ValueError:
-      raise ValueError('--sizes: expected comma-separated integers, got %r'
-                       % args.sizes)
-    print('%-20s %5s %10s %10s %10s | %10s %10s  %s' % (
-        'net', 'size', 'params(M)', 'all(M)', 'MACs(M)', 'paper(M)',
-        'paperMACs', 'source'))
-    for name, size, counts, published in rows(names, sizes, args.num_classes):
-      pub_params, pub_macs, source = published or (None, None, '')
-      print('%-20s %5d %10s %10s %10s | %10s %10s  %s' % (
-          name, size, _fmt(counts['params'], 1e6),
-          _fmt(counts['all_params'], 1e6), _fmt(counts['macs'], 1e6),
-          _fmt(pub_params, 1e6), _fmt(pub_macs, 1e6), source), flush=True)
-  except ValueError as e:
-    print('error: %s' % e, file=sys.stderr)
-    return 1
-  return 0
+def main(argv):
+  del argv
+  names = FLAGS.nets or nets_factory.list_networks()
+  harness.check_nets(names)
+  sizes = [int(s) for s in FLAGS.sizes or []]
+  print('%-20s %5s %10s %10s %10s | %10s %10s  %s' % (
+      'net', 'size', 'params(M)', 'all(M)', 'MACs(M)', 'paper(M)',
+      'paperMACs', 'source'))
+  for name, size, counts, published in rows(names, sizes, FLAGS.num_classes):
+    pub_params, pub_macs, source = published or (None, None, '')
+    print('%-20s %5d %10s %10s %10s | %10s %10s  %s' % (
+        name, size, _fmt(counts['params'], 1e6),
+        _fmt(counts['all_params'], 1e6), _fmt(counts['macs'], 1e6),
+        _fmt(pub_params, 1e6), _fmt(pub_macs, 1e6), source), flush=True)
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  cli.run(main)

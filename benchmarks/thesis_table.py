@@ -33,10 +33,11 @@ import sys
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
+from absl import flags  # pylint: disable=g-import-not-at-top
 
 from benchmarks import cli_runs
+from benchmarks import harness
+from slimkit import cli
 from slimkit import presets
 
 # The thesis: top-1 % and training time (units not stated; most likely hours).
@@ -52,6 +53,8 @@ flags.DEFINE_list('models', ['inception_v1', 'resnet_v1_50', 'mobilenet_v1'],
                   'Nets of nets_factory (their <net>_cifar variant runs cifar_fast; '
                   'small-image nets such as custom_cnn run as they are).')
 flags.DEFINE_list('recipes', ['thesis', 'cifar_fast'], 'thesis and/or cifar_fast.')
+flags.register_validator('recipes', lambda v: set(v) <= {'thesis', 'cifar_fast'},
+                         '--recipes: expected thesis and/or cifar_fast')
 flags.DEFINE_integer('steps', THESIS_STEPS, 'Steps of the thesis recipe.', lower_bound=1)
 flags.DEFINE_integer('image_size', 224, 'Train and eval image size of the thesis recipe.',
                      lower_bound=8)
@@ -73,14 +76,14 @@ COLUMNS = (
 def net_file(model_name):
   from nets import nets_factory  # pylint: disable=g-import-not-at-top
   fn = nets_factory.networks_map[model_name].fn
-  return os.path.relpath(inspect.getsourcefile(fn), cli_runs.ROOT)
+  return os.path.relpath(inspect.getsourcefile(fn), harness.ROOT)
 
 
 def device_label(stats):
   """The GPU the run used, else this machine's CPU."""
   if 'GPU' in stats.get('device', ''):
     return stats['device']
-  return 'CPU: ' + cli_runs.cpu_name()
+  return 'CPU: ' + harness.cpu_name()
 
 
 def run_flags(model, recipe, dataset_dir):
@@ -101,12 +104,12 @@ def run_flags(model, recipe, dataset_dir):
     reduced = reduced_batch_norm_decay(FLAGS.steps)
     if decay and reduced < decay:
       out['batch_norm_decay'] = reduced
-    return model, out
+    return model, dict(out, **cli_runs.recipe_overrides(FLAGS))
   name = model if small else model + '_cifar'
   out = dict(common, preset='cifar_fast', max_number_of_steps=FLAGS.fast_steps)
   if model.startswith('mobilenet') and not _has_gpu():
     out['mixed_precision'] = 'float32'  # bfloat16 halves MobileNet's speed on CPUs
-  return name, out
+  return name, dict(out, **cli_runs.recipe_overrides(FLAGS))
 
 
 def reduced_batch_norm_decay(steps):
@@ -160,12 +163,7 @@ def one_row(model, recipe, dataset_dir, work_dir):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('unexpected arguments %s' % ' '.join(argv[1:]))
-  for recipe in FLAGS.recipes:
-    if recipe not in ('thesis', 'cifar_fast'):
-      raise app.UsageError('--recipes: unknown %r; expected thesis and/or cifar_fast'
-                           % recipe)
+  del argv
   if FLAGS.fast_steps is None:
     FLAGS.fast_steps = presets.PRESETS['cifar_fast']['max_number_of_steps']
   work_dir, output_dir, dataset_dir, data_note = cli_runs.setup_run(
@@ -188,11 +186,9 @@ def main(argv):
                  '(or the net\'s own if lower), so its moving averages cover the '
                  'same share of the run as Slim\'s 0.9997 does of 60000 steps.'
                  % (FLAGS.steps, reduced_batch_norm_decay(FLAGS.steps)))
-  text = cli_runs.write_table(rows, COLUMNS, output_dir, 'thesis_table',
-                              'CIFAR-10: the thesis recipe and cifar_fast', notes)
-  print(text)
-  print('wrote %s' % os.path.join(output_dir, 'thesis_table.{md,csv}'))
+  cli_runs.write_table(rows, COLUMNS, output_dir, 'thesis_table',
+                       'CIFAR-10: the thesis recipe and cifar_fast', notes)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

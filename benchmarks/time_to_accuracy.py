@@ -28,10 +28,12 @@ import sys
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
+from absl import flags  # pylint: disable=g-import-not-at-top
 
 from benchmarks import cli_runs
+from benchmarks import harness
+from slimkit import cli
+from slimkit import errors
 from slimkit import presets
 
 MODEL = 'custom_cnn'
@@ -80,13 +82,12 @@ def first_reaching(rows, target):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('unexpected arguments %s' % ' '.join(argv[1:]))
+  del argv
   targets = [float(t) for t in FLAGS.targets]
   minutes = [float(m) for m in FLAGS.target_minutes]
   if len(targets) != len(minutes):
-    raise app.UsageError('--targets and --target_minutes: expected as many minutes '
-                         'as targets, got %d and %d' % (len(targets), len(minutes)))
+    raise errors.UserError('--targets and --target_minutes: expected as many minutes '
+                           'as targets, got %d and %d' % (len(targets), len(minutes)))
   steps = FLAGS.steps or presets.PRESETS[FLAGS.preset]['max_number_of_steps']
   work_dir, output_dir, dataset_dir, data_note = cli_runs.setup_run(
       FLAGS, 'time_to_accuracy_')
@@ -97,14 +98,15 @@ def main(argv):
       'dataset_dir': dataset_dir, 'max_number_of_steps': steps,
       'save_interval_steps': FLAGS.save_every,
       'max_checkpoints_to_keep': steps // FLAGS.save_every + 2,
-      'random_seed': FLAGS.random_seed}, os.path.join(work_dir, 'logs', 'train.log'))
+      'random_seed': FLAGS.random_seed, **cli_runs.recipe_overrides(FLAGS)},
+      os.path.join(work_dir, 'logs', 'train.log'))
   print('trained %d steps in %s; evaluating %d checkpoints ...'
         % (stats['end_step'], cli_runs.duration(stats['seconds']),
            len(stats['checkpoints'])), flush=True)
   eval_dir = os.path.join(work_dir, 'eval')
   # Continuous mode evaluates every checkpoint without a result, then stops at the
   # run's last step.
-  cli_runs.run_script('eval_image_classifier.py', {
+  harness.run_script('eval_image_classifier.py', {
       'checkpoint_path': train_dir, 'eval_dir': eval_dir, 'dataset_name': 'cifar10',
       'dataset_split_name': 'test', 'dataset_dir': dataset_dir,
       'model_name': FLAGS.model_name, 'eval_interval_secs': 1, 'timeout': 60,
@@ -143,14 +145,12 @@ def main(argv):
                  % (stats['steady_images_per_sec'], stats['global_batch_size'],
                     stats['mixed_precision'], achieved,
                     cli_runs.duration(stats['seconds']), stats['end_step'],
-                    cli_runs.cpu_name() if 'GPU' not in stats['device']
+                    harness.cpu_name() if 'GPU' not in stats['device']
                     else stats['device']))
-  text = cli_runs.write_table(rows, COLUMNS, output_dir, 'time_to_accuracy',
-                              'Time to accuracy: %s, --preset=%s'
-                              % (FLAGS.model_name, FLAGS.preset), notes)
-  print(text)
-  print('wrote %s' % os.path.join(output_dir, 'time_to_accuracy.{md,csv}'))
+  cli_runs.write_table(rows, COLUMNS, output_dir, 'time_to_accuracy',
+                       'Time to accuracy: %s, --preset=%s'
+                       % (FLAGS.model_name, FLAGS.preset), notes)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

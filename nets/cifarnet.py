@@ -63,5 +63,4 @@ def cifarnet(num_classes=10, input_shape=(32, 32, 3), weight_decay=0.004,
   return net_utils.end_points_model(inputs, end_points, MODEL_SCOPE)
 
 
-cifarnet.default_image_size = 32
 cifarnet.model_scope = MODEL_SCOPE

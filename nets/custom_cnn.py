@@ -108,5 +108,4 @@ def custom_cnn(num_classes=10, input_shape=(32, 32, 3), weight_decay=5e-4,
   return net_utils.end_points_model(inputs, end_points, MODEL_SCOPE)
 
 
-custom_cnn.default_image_size = 32
 custom_cnn.model_scope = MODEL_SCOPE

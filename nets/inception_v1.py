@@ -99,18 +99,11 @@ def inception_v1(num_classes=1000, input_shape=(224, 224, 3),
       net = _mixed(net, scope, spec, conv)
     end_points[scope] = net
 
-  net = net_utils.global_avg_pool(net, 'Logits/AvgPool_0a_7x7')
-  end_points['AvgPool_0a_7x7'] = net
-  end_points['PreLogits'] = net_utils.flatten(net, 'Logits/PreLogits')
-  if num_classes:
-    net = net_utils.dropout(net, dropout_keep_prob, 'Logits/Dropout_0b')
-    logits = net_utils.conv_logits(
-        net, num_classes, 'Logits/Conv2d_0c_1x1', 'Logits/SpatialSqueeze',
-        weight_decay=weight_decay, initializer=init)
-    end_points['Logits'] = logits
-    end_points['Predictions'] = net_utils.predictions(logits)
+  net_utils.slim_head(net, num_classes, end_points, 'Logits', 'AvgPool_0a_7x7',
+                      'AvgPool_0a_7x7', 'Conv2d_0c_1x1', dropout_scope='Dropout_0b',
+                      dropout_keep_prob=dropout_keep_prob,
+                      weight_decay=weight_decay, initializer=init)
   return net_utils.end_points_model(inputs, end_points, MODEL_SCOPE)
 
 
-inception_v1.default_image_size = 224
 inception_v1.model_scope = MODEL_SCOPE

@@ -57,5 +57,4 @@ def lenet(num_classes=10, input_shape=(28, 28, 1), weight_decay=0.0,
   return net_utils.end_points_model(inputs, end_points, MODEL_SCOPE)
 
 
-lenet.default_image_size = 28
 lenet.model_scope = MODEL_SCOPE

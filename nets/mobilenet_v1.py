@@ -7,8 +7,6 @@ conv followed by batch norm and ReLU6; any input resolution; the width
 multiplier is `depth_multiplier` (Slim's name).
 """
 
-import functools
-
 from nets import net_utils
 
 MODEL_SCOPE = 'MobilenetV1'
@@ -95,31 +93,11 @@ def mobilenet_v1(num_classes=1000, input_shape=(224, 224, 3),
                            weight_decay=weight_decay, initializer=init)
     end_points[scope + '_pointwise'] = net
 
-  net = net_utils.global_avg_pool(net, 'Logits/AvgPool_1a')
-  end_points['AvgPool_1a'] = net
-  end_points['PreLogits'] = net_utils.flatten(net, 'Logits/PreLogits')
-  if num_classes:
-    net = net_utils.dropout(net, dropout_keep_prob, 'Logits/Dropout_1b')
-    logits = net_utils.conv_logits(
-        net, num_classes, 'Logits/Conv2d_1c_1x1', 'Logits/SpatialSqueeze',
-        weight_decay=weight_decay, initializer=init)
-    end_points['Logits'] = logits
-    end_points['Predictions'] = net_utils.predictions(logits)
+  net_utils.slim_head(net, num_classes, end_points, 'Logits', 'AvgPool_1a',
+                      'AvgPool_1a', 'Conv2d_1c_1x1', dropout_scope='Dropout_1b',
+                      dropout_keep_prob=dropout_keep_prob,
+                      weight_decay=weight_decay, initializer=init)
   return net_utils.end_points_model(inputs, end_points, MODEL_SCOPE)
 
 
-mobilenet_v1.default_image_size = 224
 mobilenet_v1.model_scope = MODEL_SCOPE
-
-
-def _width_variant(multiplier):
-  fn = functools.partial(mobilenet_v1, depth_multiplier=multiplier)
-  fn.default_image_size = mobilenet_v1.default_image_size
-  fn.model_scope = MODEL_SCOPE
-  return fn
-
-
-# Slim's names for the width multipliers of the paper's Table 6.
-mobilenet_v1_075 = _width_variant(0.75)
-mobilenet_v1_050 = _width_variant(0.50)
-mobilenet_v1_025 = _width_variant(0.25)

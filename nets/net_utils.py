@@ -179,6 +179,32 @@ def conv_logits(x, num_classes, scope, squeeze_scope, weight_decay=0.0,
                               dtype='float32')(logits)
 
 
+def slim_head(net, num_classes, end_points, scope, pool, pool_end_point, logits,
+              predictions_scope='Predictions', dropout_scope=None,
+              dropout_keep_prob=1.0,
+              weight_decay=0.0, initializer='he_normal'):
+  """TF-Slim's classifier head, shared by Inception V1, MobileNet V1 and ResNet V1.
+
+  Global mean (end_points[pool_end_point]) -> end_points['PreLogits'] (flat) ->
+  dropout (if dropout_scope names it) -> 1x1 conv `logits` with bias -> squeeze ->
+  end_points['Logits'] and ['Predictions']. `scope` ('Logits', or '' for ResNet)
+  prefixes every layer but the predictions. No classifier for num_classes 0/None.
+  """
+  net = global_avg_pool(net, scopes.layer_name(scope, pool))
+  end_points[pool_end_point] = net
+  end_points['PreLogits'] = flatten(net, scopes.layer_name(scope, 'PreLogits'))
+  if not num_classes:
+    return end_points
+  if dropout_scope:
+    net = dropout(net, dropout_keep_prob, scopes.layer_name(scope, dropout_scope))
+  logits = conv_logits(net, num_classes, scopes.layer_name(scope, logits),
+                       scopes.layer_name(scope, 'SpatialSqueeze'),
+                       weight_decay=weight_decay, initializer=initializer)
+  end_points['Logits'] = logits
+  end_points['Predictions'] = predictions(logits, predictions_scope)
+  return end_points
+
+
 def predictions(logits, scope='Predictions'):
   """Softmax over the logits, in float32 whatever the mixed precision policy."""
   return keras.layers.Softmax(name=scopes.layer_name(scope),

@@ -105,18 +105,10 @@ def resnet_v1(blocks, num_classes=1000, input_shape=(224, 224, 3),
                        '%s/unit_%d/bottleneck_v1' % (block_scope, i + 1), conv)
     end_points[block_scope] = net
 
-  net = net_utils.global_avg_pool(net, 'pool5')
-  end_points['global_pool'] = net
-  end_points['PreLogits'] = net_utils.flatten(net, 'PreLogits')
-  if num_classes:
-    logits = net_utils.conv_logits(net, num_classes, 'logits', 'SpatialSqueeze',
-                                   weight_decay=weight_decay)
-    end_points['Logits'] = logits
-    end_points['Predictions'] = net_utils.predictions(logits, 'predictions')
+  net_utils.slim_head(net, num_classes, end_points, '', 'pool5', 'global_pool',
+                      'logits', predictions_scope='predictions',
+                      weight_decay=weight_decay)
   return net_utils.end_points_model(inputs, end_points, model_scope)
-
-
-resnet_v1.default_image_size = 224
 
 
 def _resnet_v1_depth(depth):
@@ -136,7 +128,6 @@ def _resnet_v1_depth(depth):
   builder.__name__ = model_scope
   builder.__doc__ = 'ResNet-%d v1 (%r); arguments as resnet_v1.' % (
       depth, model_scope)
-  builder.default_image_size = resnet_v1.default_image_size
   builder.model_scope = model_scope
   return builder
 

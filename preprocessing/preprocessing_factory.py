@@ -4,11 +4,10 @@ get_preprocessing(name, is_training=False, **options) returns
 fn(image, height, width, seed=None) -> float32 [height, width, C] for one uint8
 image [H, W, C] (C = 1 or 3). `name` is a preprocessing or a net name:
 
-  cifarnet                                   -> cifarnet
-  lenet                                      -> lenet
-  inception*, mobilenet*, nasnet*, pnasnet*  -> inception   (Slim's mapping)
-  resnet*, vgg*                              -> vgg         (Slim's mapping)
-  cifar, custom_cnn*, *_cifar                -> cifar       (small images, native size)
+  a preset name                              -> itself (PRESETS)
+  a net of nets_factory                      -> its NetSpec's preprocessing
+  TF-Slim's other nets: inception*, mobilenet*, nasnet*, pnasnet* -> inception,
+                        resnet*, vgg*                             -> vgg
 
 Options (all off or preset-default unless given; None means default):
   use_grayscale, grayscale_formula ('rec601'|'rec709'|'mean'), grayscale_channels
@@ -22,6 +21,7 @@ Options (all off or preset-default unless given; None means default):
   see preprocessing.augment.batch_mix.
 """
 
+from nets import nets_factory
 from preprocessing import cifar_preprocessing
 from preprocessing import cifarnet_preprocessing
 from preprocessing import compose
@@ -37,28 +37,26 @@ PRESETS = {
     'vgg': vgg_preprocessing.PRESET,
 }
 
-# Net names that do not start with their preset's name.
-_NET_PREFIXES = (
-    ('inception', 'inception'), ('mobilenet', 'inception'), ('nasnet', 'inception'),
-    ('pnasnet', 'inception'), ('resnet', 'vgg'), ('vgg', 'vgg'),
-    ('custom_cnn', 'cifar'),
-)
-_EXACT = {'custom_cnn': 'cifar', 'cifarnet': 'cifarnet', 'lenet': 'lenet',
-          'cifar': 'cifar'}
+# TF-Slim's other nets (not built here) by family, so its --preprocessing_name
+# values keep working; our nets' own choice is their NetSpec's.
+_SLIM_FAMILIES = (('inception', 'inception'), ('mobilenet', 'inception'),
+                  ('nasnet', 'inception'), ('pnasnet', 'inception'),
+                  ('resnet', 'vgg'), ('vgg', 'vgg'))
 
 
 def preset_name(name):
   """The preset used for a preprocessing or net name, e.g. 'resnet_v1_50' -> 'vgg'."""
-  if name in _EXACT:
-    return _EXACT[name]
-  if name.endswith('_cifar'):
-    return 'cifar'
-  for prefix, preset in _NET_PREFIXES:
+  if name in PRESETS:
+    return name
+  if name in nets_factory.networks_map:
+    return nets_factory.get_spec(name).preprocessing
+  for prefix, preset in _SLIM_FAMILIES:
     if name.startswith(prefix):
       return preset
   raise ValueError('preprocessing_name: unknown %r; expected one of %s, or a net name '
-                   '(inception_*, mobilenet_*, nasnet_*, pnasnet_*, resnet_*, vgg_*, '
-                   'custom_cnn, *_cifar)' % (name, '|'.join(sorted(PRESETS))))
+                   '(%s; or TF-Slim\'s inception_*, mobilenet_*, nasnet_*, pnasnet_*, '
+                   'resnet_*, vgg_*)' % (name, '|'.join(sorted(PRESETS)),
+                                         ', '.join(nets_factory.list_networks())))
 
 
 def get_preprocessing(name, is_training=False, **options):

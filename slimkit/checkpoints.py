@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from nets import scopes
+from slimkit import slim_checkpoint
 
 CHECKPOINT_NAME = 'ckpt'
 _SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
@@ -76,16 +77,23 @@ def latest(path):
 
 
 def require_latest(path, flag='--checkpoint_path'):
-  """Like latest() but raises a one-line error naming the flag."""
+  """Like latest() but raises a one-line error naming the flag.
+
+  Also takes TF-Slim's checkpoints in every form (see slim_checkpoint.resolve):
+  a V1 file, an archive, a short name of its published table.
+  """
   prefix = latest(path)
+  if prefix is None and path:
+    prefix = slim_checkpoint.resolve(path, flag)
   if prefix is None:
     if path and os.path.isdir(str(path)):
       raise FileNotFoundError(
           '%s=%s: no checkpoint in this directory yet (expected ckpt-<step>.index '
           'and a "checkpoint" file written by train_image_classifier.py)' % (flag, path))
     raise FileNotFoundError(
-        '%s=%s: no such checkpoint (expected a train dir or a checkpoint prefix such '
-        'as <train_dir>/ckpt-1000)' % (flag, path))
+        '%s=%s: no such checkpoint (expected a train dir, a checkpoint prefix such '
+        'as <train_dir>/ckpt-1000, a TF-Slim .ckpt or .tar.gz, or one of %s)'
+        % (flag, path, ', '.join(sorted(slim_checkpoint.PUBLISHED))))
   return prefix
 
 
@@ -93,8 +101,9 @@ def step_of(prefix):
   """The global step stored in a checkpoint."""
   reader = tf.train.load_checkpoint(prefix)
   key = 'step' + _SUFFIX
-  if reader.has_tensor(key):
-    return int(reader.get_tensor(key))
+  for key in (key, 'global_step'):  # ours, TF-Slim's
+    if reader.has_tensor(key):
+      return int(reader.get_tensor(key))
   return None
 
 
@@ -137,6 +146,11 @@ def restore_model(model, checkpoint_path, model_scope=None, exclude_scopes=None,
   """
   prefix = require_latest(checkpoint_path, flag)
   model_scope = model_scope if model_scope is not None else model.name
+  if slim_checkpoint.is_slim(prefix, flag):
+    names = slim_checkpoint.slim_names(model, model_scope)
+    values = slim_checkpoint.read_values(prefix, names, use_ema, flag)
+    return _assign(model, model_scope, prefix, values, names.get, exclude_scopes,
+                   ignore_missing_vars, flag, slim_prefix=prefix)
   values = read_variables(prefix, 'ema' if use_ema else 'model')
   if use_ema and not values:
     raise ValueError('%s=%s: checkpoint has no moving averages; train with '
@@ -144,6 +158,14 @@ def restore_model(model, checkpoint_path, model_scope=None, exclude_scopes=None,
   if not values:
     raise ValueError('%s=%s: not a checkpoint written by this project (no model '
                      'variables found)' % (flag, prefix))
+  return _assign(model, model_scope, prefix, values,
+                 lambda p: scopes.to_slim(model_scope, p), exclude_scopes,
+                 ignore_missing_vars, flag)
+
+
+def _assign(model, model_scope, prefix, values, spell, exclude_scopes,
+            ignore_missing_vars, flag, slim_prefix=None):
+  """Assigns values ({path: array}); errors name variables as spell(path) does."""
   excluded, kept, unmatched = scopes.select(model_variables(model), model_scope,
                                             exclude_scopes)
   if unmatched:
@@ -161,22 +183,60 @@ def restore_model(model, checkpoint_path, model_scope=None, exclude_scopes=None,
       continue
     restored.append((v, value))
   if wrong:
-    detail = '; '.join('%s checkpoint %s vs model %s' % (
-        scopes.to_slim(model_scope, p), a, b) for p, a, b in wrong)
     hint = sorted({scopes.to_slim(model_scope, _head(p)) for p, _, _ in wrong})
-    raise ValueError('%s=%s does not fit %s: %d variable(s) differ in shape: %s. '
+    looks = _looks_like(model, model_scope, slim_prefix)
+    if looks:
+      raise ValueError('%s=%s does not fit %s: %s' % (flag, prefix, model_scope, looks))
+    detail = '; '.join('%s checkpoint %s vs model %s' % (spell(p), a, b)
+                       for p, a, b in wrong[:3])
+    more = ' and %d more' % (len(wrong) - 3) if len(wrong) > 3 else ''
+    raise ValueError('%s=%s does not fit %s: %d variable(s) differ in shape: %s%s. %s'
                      'Exclude them with --checkpoint_exclude_scopes=%s' % (
-                         flag, prefix, model_scope, len(wrong), detail, ','.join(hint)))
+                         flag, prefix, model_scope, len(wrong), detail, more,
+                         _classes_hint(wrong), ','.join(hint)))
   if missing and not ignore_missing_vars:
-    shown = ', '.join(scopes.to_slim(model_scope, p) for p in missing[:5])
+    hint = sorted({scopes.to_slim(model_scope, _head(p)) for p in missing})
+    looks = _looks_like(model, model_scope, slim_prefix)
+    if looks:
+      raise ValueError('%s=%s does not fit %s: %s' % (flag, prefix, model_scope, looks))
+    shown = ', '.join(spell(p) for p in missing[:5])
     more = ' and %d more' % (len(missing) - 5) if len(missing) > 5 else ''
-    raise ValueError('%s=%s lacks %d variable(s) of %s: %s%s (is it another model? pass '
-                     '--ignore_missing_vars to keep their fresh values)' % (
-                         flag, prefix, len(missing), model_scope, shown, more))
+    raise ValueError('%s=%s lacks %d variable(s) of %s: %s%s; exclude them with '
+                     '--checkpoint_exclude_scopes=%s or pass --ignore_missing_vars to '
+                     'keep their fresh values' % (
+                         flag, prefix, len(missing), model_scope, shown, more,
+                         ','.join(hint)))
   for v, value in restored:
     v.assign(value.astype(np.dtype(v.dtype)) if value.dtype != np.dtype(v.dtype)
              else value)
   return [v.path for v, _ in restored], [v.path for v in excluded], missing
+
+
+def _classes_hint(wrong):
+  """For a classifier of another size: what --labels_offset would make it fit."""
+  if not all(len(a) == len(b) and a[:-1] == b[:-1] for _, a, b in wrong):
+    return ''
+  ours = {b[-1] for _, _, b in wrong}
+  theirs = {a[-1] for _, a, _ in wrong}
+  if len(ours) != 1 or len(theirs) != 1:
+    return ''
+  ours, theirs = ours.pop(), theirs.pop()
+  return ('The checkpoint has %d classes, the net %d (the dataset\'s classes minus '
+          '--labels_offset): to keep its classifier, set --labels_offset so they agree '
+          '(TF-Slim\'s 1000-class checkpoints on a 1001-class dataset need '
+          '--labels_offset=1). ' % (theirs, ours))
+
+
+def _looks_like(model, model_scope, slim_prefix):
+  """'it looks like a checkpoint of X...' when a TF-Slim checkpoint is of another net
+  (another model scope, MobileNet width or ResNet depth), else None."""
+  if slim_prefix is None:
+    return None
+  guess = slim_checkpoint.identify(slim_prefix)
+  if guess is None or guess == slim_checkpoint.identify_model(model, model_scope):
+    return None
+  return ('it looks like a checkpoint of %s; pass --model_name=%s, or a checkpoint '
+          'of %s' % (guess, guess, model_scope))
 
 
 def _head(path):

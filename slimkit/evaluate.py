@@ -45,6 +45,7 @@ from slimkit import checkpoints
 from slimkit import errors
 from slimkit import inputs
 from slimkit import run_config as run_config_lib
+from slimkit import slim_checkpoint
 from slimkit import summaries
 
 TOP_K = 5
@@ -83,6 +84,8 @@ def check_config(config):
       raise ValueError('--eval_interval_secs: --checkpoint_path=%s must be the train '
                        'dir to poll, not one checkpoint' % path)
     train_dir = path
+  elif slim_checkpoint.is_short_name(path) or slim_checkpoint.is_archive_path(path):
+    return  # a published checkpoint: no train dir to keep apart from eval_dir
   else:
     train_dir = run_config_lib.train_dir_of(path)
   eval_dir, train_dir = os.path.realpath(config['eval_dir']), os.path.realpath(train_dir)

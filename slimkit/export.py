@@ -36,6 +36,7 @@ from datasets import imagenet
 from nets import nets_factory
 from slimkit import checkpoints
 from slimkit import run_config as run_config_lib
+from slimkit import slim_checkpoint
 
 TFLITE_FILE = 'model.tflite'
 TEXT_GRAPH_FILE = 'graph.pbtxt'
@@ -199,6 +200,13 @@ def run(config):
   if checkpoint_path:
     prefix = checkpoints.require_latest(checkpoint_path)
     run_config = run_config_lib.read(prefix)
+    if (run_config is None and not config.get('dataset_dir') and
+        slim_checkpoint.is_slim(prefix)):
+      # A TF-Slim checkpoint alone: its weights say the class count and channels.
+      classes = slim_checkpoint.classifier_classes(
+          prefix, nets_factory.get_spec(config['model_name']).logits_scopes)
+      run_config = {'num_classes': classes,
+                    'channels': slim_checkpoint.input_channels(prefix)}
   setup = resolve(config, run_config)
   model = nets_factory.build_model(
       setup['model_name'], setup['num_classes'],

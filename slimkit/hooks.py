@@ -185,8 +185,6 @@ class Summaries(Hook):
                'losses/regularization_loss': v['regularization_loss'],
                'learning_rate': v['learning_rate'],
                'accuracy': v['accuracy']}
-    if state.has_aux:
-      scalars['losses/aux_loss'] = v['aux_loss']
     if self.distilling:
       scalars['losses/distillation_loss'] = v['distillation_loss']
     if call.step > self.mark[0]:

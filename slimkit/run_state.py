@@ -161,8 +161,6 @@ class RunState(object):
         self.ema = MovingAverages(checkpoints.model_variables(self.model),
                                   config['moving_average_decay'])
     self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-    outputs = self.model.output
-    self.has_aux = isinstance(outputs, dict) and 'AuxLogits' in outputs
     self.step = self.optimizer.iterations  # the global step
     self.checkpoint = checkpoints.make_checkpoint(
         self.model, self.step, self.optimizer, self.ema.shadows if self.ema else None)
@@ -195,7 +193,7 @@ class RunState(object):
       if self.ema:
         self.ema.reset()
       return ('warm start from %s: %d variables restored, %d excluded, %d missing '
-              'kept fresh' % (checkpoints.latest(config['checkpoint_path']),
+              'kept fresh' % (checkpoints.require_latest(config['checkpoint_path']),
                               len(restored), len(excluded), len(missing)))
     return 'from scratch'
 

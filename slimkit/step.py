@@ -12,10 +12,9 @@ import tensorflow as tf
 
 from slimkit import distill
 
-AUX_LOSS_WEIGHT = 0.4  # Slim's weight of the AuxLogits loss
 # Order of the values the step returns (summed over replicas).
-METRICS = ('total_loss', 'cross_entropy', 'aux_loss', 'regularization_loss',
-           'distillation_loss', 'correct')
+METRICS = ('total_loss', 'cross_entropy', 'regularization_loss', 'distillation_loss',
+           'correct')
 
 
 def targets_for(labels, num_classes, label_smoothing=0.0):
@@ -43,10 +42,7 @@ def compute_losses(end_points, targets, regularization_losses, global_batch_size
         targets, tf.cast(logits, tf.float32))
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
 
-  losses = {'cross_entropy': cross_entropy(end_points['Logits']),
-            'aux_loss': tf.constant(0.0)}
-  if 'AuxLogits' in end_points:
-    losses['aux_loss'] = AUX_LOSS_WEIGHT * cross_entropy(end_points['AuxLogits'])
+  losses = {'cross_entropy': cross_entropy(end_points['Logits'])}
   regularization = tf.constant(0.0)
   if regularization_losses:
     regularization = tf.nn.scale_regularization_loss(
@@ -59,7 +55,7 @@ def compute_losses(end_points, targets, regularization_losses, global_batch_size
     losses['distillation_loss'] = distill.distillation_loss(
         end_points['Logits'], teacher_logits, temperature, global_batch_size)
     fit = (1.0 - weight) * fit + weight * losses['distillation_loss']
-  losses['total_loss'] = fit + losses['aux_loss'] + regularization
+  losses['total_loss'] = fit + regularization
   return losses
 
 

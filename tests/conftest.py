@@ -33,13 +33,14 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from datasets import cifar10
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # Training measures conv gradient formulations (--conv_gradients=auto); the tests'
 # decisions go to a directory of their own, shared with their subprocesses.
 os.environ.setdefault('SLIM_CONV_GRAD_CACHE', tempfile.mkdtemp(prefix='conv_grad_'))
 
-CIFAR_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse',
-                 'ship', 'truck']
+CIFAR_CLASSES = list(cifar10.CLASS_NAMES)
 FLOWER_CLASSES = ['daisy', 'dandelion', 'roses', 'sunflowers', 'tulips']
 PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
                     [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230],

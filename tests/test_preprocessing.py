@@ -32,8 +32,8 @@ def _run(name, is_training, image, height=32, width=28, seed=None, **options):
     ('mobilenet_v2_140', 'inception'), ('nasnet_mobile', 'inception'),
     ('vgg', 'vgg'), ('vgg_16', 'vgg'), ('resnet_v1_50', 'vgg'),
     ('resnet_v2_101', 'vgg'), ('cifarnet', 'cifarnet'), ('lenet', 'lenet'),
-    ('cifar', 'cifar'), ('custom_cnn', 'cifar'), ('resnet_v1_20_cifar', 'cifar'),
-    ('mobilenet_v1_cifar', 'cifar')])
+    ('cifar', 'cifar'), ('custom_cnn', 'cifar'), ('custom_cnn_wide', 'cifar'),
+    ('mobilenet_v1_cifar', 'cifar'), ('resnet_v1_50_cifar', 'cifar')])
 def test_factory_mapping(name, preset):
   assert preprocessing_factory.preset_name(name) == preset
 

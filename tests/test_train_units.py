@@ -165,25 +165,19 @@ def _softmax_ce(targets, logits):
   return -(targets * log_p).sum(-1)
 
 
-def test_losses_smooth_labels_weight_aux_and_scale_by_global_batch():
+def test_losses_smooth_labels_and_scale_by_global_batch():
   rng = np.random.default_rng(0)
   logits = rng.standard_normal((4, 5)).astype(np.float32)
-  aux = rng.standard_normal((4, 5)).astype(np.float32)
   labels = np.array([0, 1, 2, 4])
   targets = step.targets_for(tf.constant(labels), 5, label_smoothing=0.1).numpy()
   np.testing.assert_allclose(targets[0], [0.92, 0.02, 0.02, 0.02, 0.02], rtol=1e-6)
-  losses = step.compute_losses({'Logits': logits, 'AuxLogits': aux}, targets,
+  losses = step.compute_losses({'Logits': logits}, targets,
                                [tf.constant(0.5)], global_batch_size=8)
   # This replica holds 4 of a global batch of 8: its share is sum / 8.
   ce = _softmax_ce(targets, logits).sum() / 8
   np.testing.assert_allclose(losses['cross_entropy'], ce, rtol=1e-5)
-  np.testing.assert_allclose(losses['aux_loss'],
-                             0.4 * _softmax_ce(targets, aux).sum() / 8, rtol=1e-5)
   np.testing.assert_allclose(losses['regularization_loss'], 0.5)
-  np.testing.assert_allclose(losses['total_loss'], ce + losses['aux_loss'] + 0.5,
-                             rtol=1e-5)
-  no_aux = step.compute_losses({'Logits': logits}, targets, [], 4)
-  assert float(no_aux['aux_loss']) == 0.0
+  np.testing.assert_allclose(losses['total_loss'], ce + 0.5, rtol=1e-5)
 
 
 def test_soft_targets_pass_through():

@@ -1,0 +1,280 @@
+"""TF-Slim's checkpoints (TF1, name-based): find, fetch and read them into our nets.
+
+A TF-Slim checkpoint names each variable by its scope: '<scope>/weights',
+'<scope>/biases', '<scope>/depthwise_weights', '<scope>/BatchNorm/{beta, gamma,
+moving_mean, moving_variance}', plus '<name>/ExponentialMovingAverage' shadows when
+it was trained with --moving_average_decay. Our Keras variable
+'Mixed_3b.Branch_1.Conv2d_0b_3x3/kernel' of model 'InceptionV1' is TF-Slim's
+'InceptionV1/Mixed_3b/Branch_1/Conv2d_0b_3x3/weights'.
+
+resolve(path) accepts what TF-Slim's users have: a '.ckpt' prefix (V2 with .index,
+or the old single-file V1), a directory with a 'checkpoint' file, a published
+.tar.gz/.tgz (extracted safely into the cache once), or a short name of TF-Slim's
+table (PUBLISHED), downloaded once from download.tensorflow.org (or the mirror in
+$SLIMKIT_MODELS_URL) into the cache ($SLIMKIT_CACHE, else ~/.cache/slimkit).
+"""
+
+import collections
+import glob
+import hashlib
+import os
+import re
+import shutil
+
+import keras
+import tensorflow as tf
+
+from datasets import archive
+from datasets import download
+from nets import scopes
+from slimkit import errors
+
+BASE_URL = 'http://download.tensorflow.org/models/'
+EMA_SUFFIX = '/ExponentialMovingAverage'
+
+# One published ImageNet checkpoint of TF-Slim's README table.
+Published = collections.namedtuple('Published', [
+    'archive', 'num_classes', 'labels_offset', 'image_size', 'preprocessing',
+    'top1'])
+
+PUBLISHED = {
+    'inception_v1': Published('inception_v1_2016_08_28.tar.gz', 1001, 0, 224,
+                              'inception', 69.8),
+    'resnet_v1_50': Published('resnet_v1_50_2016_08_28.tar.gz', 1000, 1, 224,
+                              'vgg', 75.2),
+    'resnet_v1_101': Published('resnet_v1_101_2016_08_28.tar.gz', 1000, 1, 224,
+                               'vgg', 76.4),
+    'resnet_v1_152': Published('resnet_v1_152_2016_08_28.tar.gz', 1000, 1, 224,
+                               'vgg', 76.8),
+    'mobilenet_v1': Published('mobilenet_v1_2018_02_22/mobilenet_v1_1.0_224.tgz',
+                              1001, 0, 224, 'inception', 70.9),
+    'mobilenet_v1_075': Published(
+        'mobilenet_v1_2018_02_22/mobilenet_v1_0.75_224.tgz', 1001, 0, 224,
+        'inception', 68.4),
+    'mobilenet_v1_050': Published(
+        'mobilenet_v1_2018_02_22/mobilenet_v1_0.5_224.tgz', 1001, 0, 224,
+        'inception', 63.3),
+    'mobilenet_v1_025': Published(
+        'mobilenet_v1_2018_02_22/mobilenet_v1_0.25_224.tgz', 1001, 0, 224,
+        'inception', 49.8),
+}
+
+_ARCHIVE_ENDINGS = ('.tar.gz', '.tgz', '.tar')
+
+
+# ==============================================================================
+# Finding the checkpoint: prefix, V1 file, directory, archive, short name.
+# ==============================================================================
+
+
+def cache_dir():
+  return os.environ.get('SLIMKIT_CACHE') or os.path.join(
+      os.path.expanduser('~'), '.cache', 'slimkit')
+
+
+def is_short_name(path):
+  return str(path) in PUBLISHED and not os.path.exists(str(path))
+
+
+def is_archive_path(path):
+  return str(path).endswith(_ARCHIVE_ENDINGS) and os.path.isfile(str(path))
+
+
+def fetch(name, base_url=None, timeout=60, flag='--checkpoint_path'):
+  """The archive of a PUBLISHED name in the cache, downloaded on first use."""
+  published = PUBLISHED[name]
+  filename = os.path.basename(published.archive)
+  dest = os.path.join(cache_dir(), 'downloads')
+  local = os.path.join(dest, filename)
+  if os.path.isfile(local):
+    return local
+  os.makedirs(dest, exist_ok=True)
+  base_url = base_url or os.environ.get('SLIMKIT_MODELS_URL') or BASE_URL
+  url = base_url.rstrip('/') + '/' + published.archive
+  # TF-Slim published no checksums: the archive is checked by reading it.
+  remote = download.Remote(filename, [url], 'sha256', None, None)
+  try:
+    return download.fetch(remote, dest, timeout=timeout)
+  except OSError as e:
+    raise errors.UserError('%s=%s: %s; offline? download %s by other means and put '
+                           'it at %s' % (flag, name, e, url, local)) from None
+
+
+def extract(path, flag='--checkpoint_path'):
+  """Extracts an archive once into the cache (safely: no links, no '..') -> dir."""
+  path = os.path.abspath(str(path))
+  stat = os.stat(path)
+  key = hashlib.sha1(('%s|%d|%d' % (path, stat.st_size, stat.st_mtime_ns)).encode())
+  stem = re.sub(r'(\.tar\.gz|\.tgz|\.tar)$', '', os.path.basename(path))
+  target = os.path.join(cache_dir(), 'extracted', '%s-%s' % (stem, key.hexdigest()[:12]))
+  if os.path.isdir(target):
+    return target
+  try:
+    members = archive.read_members(path)
+  except ValueError as e:
+    raise errors.UserError('%s=%s: %s' % (flag, path, e)) from None
+  tmp = '%s.tmp-%d' % (target, os.getpid())
+  shutil.rmtree(tmp, ignore_errors=True)
+  try:
+    for relpath, data in members:
+      out = os.path.join(tmp, relpath)
+      os.makedirs(os.path.dirname(out), exist_ok=True)
+      with open(out, 'wb') as f:
+        f.write(data)
+    os.makedirs(tmp, exist_ok=True)
+    os.replace(tmp, target)  # whole or absent: a half extraction is never reused
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+  return target
+
+
+def _in_directory(directory):
+  """The checkpoint prefix in a directory: its 'checkpoint' file, else the only one."""
+  prefix = tf.train.latest_checkpoint(directory)
+  if prefix:
+    return prefix
+  found = sorted(p[:-len('.index')] for p in glob.glob(
+      os.path.join(directory, '**', '*.index'), recursive=True))
+  found += sorted(p for p in glob.glob(os.path.join(directory, '**', '*.ckpt'),
+                                       recursive=True) if os.path.isfile(p))
+  return found[0] if len(found) == 1 else None
+
+
+def _is_v1_file(path):
+  if not os.path.isfile(path) or path.endswith('.index') or '.data-' in path:
+    return False
+  try:
+    tf.train.load_checkpoint(path)
+    return True
+  except (tf.errors.OpError, ValueError):
+    return False
+
+
+def resolve(path, flag='--checkpoint_path'):
+  """A loadable checkpoint prefix for any form a TF-Slim user has, or None."""
+  path = str(path)
+  if is_short_name(path):
+    path = fetch(path, flag=flag)
+  if is_archive_path(path):
+    directory = extract(path, flag)
+    prefix = _in_directory(directory)
+    if prefix is None:
+      raise errors.UserError('%s=%s: the archive holds no single checkpoint (expected '
+                             '<name>.ckpt or <name>.ckpt.index + .data files)'
+                             % (flag, path))
+    return prefix
+  if os.path.isdir(path):
+    return _in_directory(path)
+  if _is_v1_file(path):
+    return path
+  if os.path.isfile(path) and not path.endswith(('.index', '.meta')) and \
+      '.data-' not in path:
+    raise errors.UserError('%s=%s: not a checkpoint TensorFlow can read (damaged or '
+                           'truncated?); download or copy it again' % (flag, path))
+  return None
+
+
+# ==============================================================================
+# Names and values.
+# ==============================================================================
+
+
+def is_slim(prefix, flag='--checkpoint_path'):
+  """True for a TF1 name-based checkpoint (ours are object-based tf.train.Checkpoint)."""
+  with errors.reading('%s=%s' % (flag, prefix), 'copy the checkpoint again'):
+    names = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+  return not any(n.endswith('/.ATTRIBUTES/VARIABLE_VALUE') for n in names)
+
+
+def slim_names(model, model_scope):
+  """{Keras variable path: TF-Slim variable name} of a model built by nets/."""
+  out = {}
+  for layer in model.layers:
+    depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+    for v in layer.weights:
+      if v.path.endswith('seed_generator_state'):
+        continue
+      scope, leaf = v.path.rsplit('/', 1)
+      leaf = {'kernel': 'depthwise_weights' if depthwise else 'weights',
+              'bias': 'biases'}.get(leaf, leaf)
+      out[v.path] = scopes.to_slim(model_scope, scope) + '/' + leaf
+  return out
+
+
+def read_values(prefix, names, use_ema=False, flag='--checkpoint_path'):
+  """{Keras path: value} of the variables of `names` that the checkpoint has.
+
+  use_ema reads the ExponentialMovingAverage shadows, as TF-Slim's eval did with
+  --moving_average_decay; a variable without a shadow (TF-Slim kept none for the
+  batch norm statistics in some runs) is read as it is.
+  """
+  with errors.reading('%s=%s' % (flag, prefix),
+                      'download or copy the checkpoint again'):
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    if use_ema and not any(n.endswith(EMA_SUFFIX) for n in shapes):
+      raise errors.UserError(
+          '%s=%s has no ExponentialMovingAverage variables; evaluate without '
+          '--moving_average_decay' % (flag, prefix))
+    out = {}
+    for path, name in names.items():
+      if use_ema and name + EMA_SUFFIX in shapes:
+        out[path] = reader.get_tensor(name + EMA_SUFFIX)
+      elif name in shapes:
+        out[path] = reader.get_tensor(name)
+    return out
+
+
+# Conv2d_0's depth per MobileNet width; block3's units per ResNet depth.
+_MOBILENET_WIDTHS = {32: 'mobilenet_v1', 24: 'mobilenet_v1_075',
+                     16: 'mobilenet_v1_050', 8: 'mobilenet_v1_025'}
+_RESNET_BLOCK3_UNITS = {6: 'resnet_v1_50', 23: 'resnet_v1_101', 36: 'resnet_v1_152'}
+
+
+def identify(prefix):
+  """The net a TF-Slim checkpoint looks like ('resnet_v1_101', 'vgg_16', ...) or None."""
+  return _identify(tf.train.load_checkpoint(prefix).get_variable_to_shape_map())
+
+
+def identify_model(model, model_scope):
+  """identify() of the checkpoint this model would write."""
+  names = slim_names(model, model_scope)
+  return _identify({names[v.path]: list(v.shape) for v in model.weights
+                    if v.path in names})
+
+
+def _identify(shapes):
+  """{TF-Slim name: shape} -> a net name, by model scope, width and depth."""
+  tops = collections.Counter(n.split('/')[0] for n in shapes)
+  if not tops:
+    return None
+  top = tops.most_common(1)[0][0]
+  if top == 'MobilenetV1':
+    width = shapes.get('MobilenetV1/Conv2d_0/weights', [0])[-1]
+    return _MOBILENET_WIDTHS.get(width, 'mobilenet_v1 (width %d)' % width)
+  if top.startswith('resnet_v1_'):
+    units = {m.group(1) for n in shapes
+             for m in [re.match(r'[^/]+/block3/unit_(\d+)/', n)] if m}
+    return _RESNET_BLOCK3_UNITS.get(len(units), top)
+  return {'InceptionV1': 'inception_v1', 'CifarNet': 'cifarnet',
+          'LeNet': 'lenet'}.get(top, top)
+
+
+def classifier_classes(prefix, logits_scopes):
+  """Classes of a TF-Slim checkpoint's classifier under one of logits_scopes, or None."""
+  shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+  for name, shape in sorted(shapes.items()):
+    if name.endswith('/weights') and any(name.startswith(s + '/')
+                                         for s in logits_scopes):
+      return int(shape[-1])
+  return None
+
+
+def input_channels(prefix):
+  """Channels of the images a TF-Slim checkpoint's net reads (1 for LeNet on MNIST).
+
+  The first conv has the fewest input channels of all full convs in these nets.
+  """
+  shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+  ins = [s[2] for n, s in shapes.items() if n.endswith('/weights') and len(s) == 4]
+  return int(min(ins)) if ins else None

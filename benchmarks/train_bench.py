@@ -1,238 +1,265 @@
-"""Training speed: our loop (slimkit.train) against keras.Model.fit, same run.
+"""Training speed: train_image_classifier.py against keras fit and TF-Slim, one run.
 
-For each net, both train the same Keras model (fresh weights, same seed) on the
-same in-memory tf.data pipeline with the same batch, optimizer and loss:
-  ours   slimkit.train.Trainer.train(): the real host loop and tf.function loop
-  fit    keras.Model.fit on the model wrapped to return Logits only, compiled with
-         the same optimizer and sparse cross-entropy (weight decay comes from
-         model.losses in both), default steps_per_execution unless told
-Reported: steady-state images/s (after warm-up, mean +/- std over --repeats,
-the methods interleaved so both see the same load), images per CPU-second (less
-sensitive to other processes on a shared machine), the ratios ours/fit, and the
-time from building the model to the end of the first step.
+Every trainer runs in a process of its own, on the same converted dataset read by
+the same input pipeline (slimkit.inputs, the net's preprocessing), with the same
+net, batch, optimizer (momentum 0.9, lr 0.01, fixed), loss and precision:
 
-  python benchmarks/train_bench.py                       # the full table
-  python benchmarks/train_bench.py --nets=lenet,cifarnet --steps=20 --repeats=1
+  ours      train_image_classifier.py, figures from its train_stats.json; once per
+            --conv_gradients mode (auto's decisions measured beforehand by a warm-up
+            run, as a user's second run finds them cached), and with --jit_compile
+  fit       keras.Model.fit on the same Keras net (TF's gradients), Logits only
+  tf_slim   the original TF-Slim code (tf_slim 1.1.0) in graph mode, ResNet-50 v1
+            from tf_slim.nets with the same small-input root (conv1 stride 1, no
+            pool1); other nets have no TF-Slim counterpart here
 
-The machine matters: run on a quiet one; a shared CPU gives noisy, lower numbers.
+Methods are interleaved over --repeats so all see the same load; the table gives
+images/s (mean +/- std), the ratio to fit and to TF-Slim, and the time from process
+start to the end of the first step.
+
+  python benchmarks/train_bench.py --nets=resnet_v1_50_cifar --batch=128
+  ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/train_bench.py ...   # emulate AVX2
 """
 
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
-import types
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 from absl import app
 from absl import flags
-from absl import logging
-import keras
 import numpy as np
-import tensorflow as tf
 
-from deployment import model_deploy
-from slimkit import flags as slim_flags
-from slimkit import optimizers
-from slimkit import train
+from benchmarks import cli_runs
 
-NETS = ('lenet', 'cifarnet', 'custom_cnn', 'inception_v1_cifar', 'resnet_v1_50_cifar',
-        'mobilenet_v1_cifar')
-
-flags.DEFINE_list('nets', list(NETS), 'Nets to measure (nets_factory names).')
-flags.DEFINE_integer('image_size', 32, 'Height and width of the images.')
-flags.DEFINE_integer('bench_batch_size', 64, 'Global batch size.')
-flags.DEFINE_integer('steps', 60, 'Timed steps per measurement.')
-flags.DEFINE_integer('warmup_steps', 10, 'Untimed steps first (tracing, warm-up).')
-flags.DEFINE_integer('repeats', 3, 'Measurements per net and method.')
-flags.DEFINE_string('bench_optimizer', 'sgd', 'Optimizer of both loops.')
-flags.DEFINE_list('precisions', ['float32', 'bfloat16'],
-                  'Our loop also with these mixed precisions (float32 = off).')
-flags.DEFINE_integer('fit_steps_per_execution', 1,
-                     'keras.Model.fit steps_per_execution (its default is 1).')
+flags.DEFINE_list('nets', ['resnet_v1_50_cifar', 'inception_v1_cifar',
+                           'mobilenet_v1_cifar', 'custom_cnn'], 'Nets to measure.')
+flags.DEFINE_integer('batch', 128, 'Global batch size.')
+flags.DEFINE_integer('steps', 20, 'Timed steps per measurement (after 1 warm-up).')
+flags.DEFINE_integer('repeats', 2, 'Measurements per net and method, interleaved.')
+flags.DEFINE_list('methods', ['ours_tf', 'ours_auto', 'ours_jit', 'fit', 'tf_slim'],
+                  'Methods to run.')
+flags.DEFINE_enum('precision', 'float32', ['float32', 'bfloat16'],
+                  'Compute precision of every method (TF-Slim: float32 only).')
+flags.DEFINE_string('dataset_dir', None, 'A converted cifar10 dataset (default: '
+                    'converted from the shared copy into --work_dir).')
+flags.DEFINE_string('work_dir', None, 'Where data, train dirs and logs go '
+                    '(default: a temporary directory).')
+flags.DEFINE_string('worker', None, 'Internal: run one in-process measurement '
+                    '(fit | tf_slim) and print its result.')
+flags.DEFINE_string('net', None, 'Internal: the worker\'s net.')
 FLAGS = flags.FLAGS
 
 NUM_CLASSES = 10
-NUM_IMAGES = 1024
+LEARNING_RATE = 0.01
+MOMENTUM = 0.9
+WEIGHT_DECAY = 1e-4
+SLIM_NETS = ('resnet_v1_50_cifar',)
+STARTED = time.time()
 
 
-class InMemoryTrainer(train.Trainer):
-  """The real Trainer, fed from in-memory tensors and saving nothing."""
+# ------------------------------------------------------------------------------
+# Workers: keras fit and TF-Slim, each in its own process.
+# ------------------------------------------------------------------------------
 
-  def __init__(self, config, deploy, strategy, data):
-    self._data = data
-    super().__init__(config, deploy, strategy, time.time())
 
-  def _build_data(self):
-    images, _ = self._data
-    self.split = types.SimpleNamespace(num_samples=len(images))
-    self.num_classes = NUM_CLASSES
-    self.image_size = images.shape[1]
-    self.channels = images.shape[-1]
-    self.preprocessing_name = None
+def input_pipeline(net, dataset_dir, batch):
+  """The dataset train_image_classifier.py reads: same split, preprocessing, seed."""
+  from datasets import dataset_factory  # pylint: disable=g-import-not-at-top
+  from nets import nets_factory  # pylint: disable=g-import-not-at-top
+  from preprocessing import preprocessing_factory  # pylint: disable=g-import-not-at-top
+  from slimkit import inputs  # pylint: disable=g-import-not-at-top
+  split = dataset_factory.get_split('cifar10', 'train', dataset_dir)
+  size = nets_factory.default_image_size(net)
+  preprocess = preprocessing_factory.get_preprocessing(
+      nets_factory.preprocessing_name(net), is_training=True)
+  return inputs.build_input(split, preprocess, batch, is_training=True,
+                            image_size=size, seed=0, num_readers=4), size
 
-  def dataset_fn(self, input_context):
-    batch = input_context.get_per_replica_batch_size(self.global_batch)
-    return memory_dataset(self._data, batch)
 
-  def save(self):
+def fit_worker(net, dataset_dir, batch, steps, precision):
+  import keras  # pylint: disable=g-import-not-at-top
+  from nets import nets_factory  # pylint: disable=g-import-not-at-top
+  if precision != 'float32':
+    keras.mixed_precision.set_global_policy('mixed_' + precision)
+  keras.utils.set_random_seed(0)
+  dataset, size = input_pipeline(net, dataset_dir, batch)
+  model = nets_factory.build_model(net, NUM_CLASSES, (size, size, 3),
+                                   weight_decay=WEIGHT_DECAY)
+  model = keras.Model(model.input, model.output['Logits'])
+  model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  model.fit(dataset, steps_per_epoch=1, epochs=1, verbose=0)
+  first = time.time() - STARTED
+  start = time.time()
+  model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+  return {'images_per_sec': steps * batch / (time.time() - start),
+          'time_to_first_step': first}
+
+
+def _import_tf_slim():
+  """tf_slim 1.1.0 imports tf_keras paths that moved into tf_keras.src."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  for name in ('legacy_tf_layers', 'legacy_tf_layers.normalization'):
+    sys.modules.setdefault('tf_keras.' + name,
+                           importlib.import_module('tf_keras.src.' + name))
+  import tf_slim  # pylint: disable=g-import-not-at-top
+  from tf_slim.nets import resnet_utils  # pylint: disable=g-import-not-at-top
+  from tf_slim.nets import resnet_v1  # pylint: disable=g-import-not-at-top
+  return tf_slim, resnet_utils, resnet_v1
+
+
+def slim_resnet_v1_50_small(images, slim, resnet_utils, resnet_v1):
+  """TF-Slim's ResNet-50 v1 with our small_input root: conv1 stride 1, no pool1."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  blocks = [resnet_v1.resnet_v1_block('block1', base_depth=64, num_units=3, stride=2),
+            resnet_v1.resnet_v1_block('block2', base_depth=128, num_units=4, stride=2),
+            resnet_v1.resnet_v1_block('block3', base_depth=256, num_units=6, stride=2),
+            resnet_v1.resnet_v1_block('block4', base_depth=512, num_units=3, stride=1)]
+  with slim.arg_scope(resnet_v1.resnet_arg_scope(weight_decay=WEIGHT_DECAY)):
+    with tf.compat.v1.variable_scope('resnet_v1_50_root'):
+      net = resnet_utils.conv2d_same(images, 64, 7, stride=1, scope='conv1')
+    logits, _ = resnet_v1.resnet_v1(net, blocks, NUM_CLASSES, is_training=True,
+                                    include_root_block=False, scope='resnet_v1_50')
+  return tf.reshape(logits, [-1, NUM_CLASSES])  # [B, 1, 1, C] in tf_slim 1.1.0
+
+
+def tf_slim_worker(net, dataset_dir, batch, steps, precision):
+  if net not in SLIM_NETS or precision != 'float32':
     return None
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.compat.v1.disable_eager_execution()
+  slim, resnet_utils, resnet_v1 = _import_tf_slim()
+  tf.compat.v1.set_random_seed(0)
+  dataset, _ = input_pipeline(net, dataset_dir, batch)
+  images, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
+  logits = slim_resnet_v1_50_small(images, slim, resnet_utils, resnet_v1)
+  tf.compat.v1.losses.sparse_softmax_cross_entropy(labels, logits)
+  total_loss = tf.compat.v1.losses.get_total_loss()
+  optimizer = tf.compat.v1.train.MomentumOptimizer(LEARNING_RATE, MOMENTUM)
+  train_op = slim.learning.create_train_op(total_loss, optimizer)
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(train_op)
+    first = time.time() - STARTED
+    start = time.time()
+    for _ in range(steps):
+      sess.run(train_op)
+    return {'images_per_sec': steps * batch / (time.time() - start),
+            'time_to_first_step': first}
 
 
-def memory_dataset(data, batch_size):
-  images, labels = data
-  dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat()
-  return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-
-def make_data(image_size, channels):
-  rng = np.random.default_rng(0)
-  images = rng.standard_normal((NUM_IMAGES, image_size, image_size, channels),
-                               dtype=np.float32)
-  labels = rng.integers(0, NUM_CLASSES, NUM_IMAGES).astype(np.int64)
-  return images, labels
-
-
-def base_config(net, train_dir):
-  slim_flags.define_train_flags()
-  config = slim_flags.defaults(FLAGS)
-  config.update(model_name=net, dataset_dir='(in memory)', train_dir=train_dir,
-                batch_size=FLAGS.bench_batch_size, optimizer=FLAGS.bench_optimizer,
-                learning_rate=0.01, learning_rate_decay_type='fixed',
-                save_interval_secs=0, save_summaries_secs=0, log_every_n_steps=10**9,
-                random_seed=0, weight_decay=0.00004)
-  return config
-
-
-# ------------------------------------------------------------------------------
-# The two methods.
-# ------------------------------------------------------------------------------
-
-
-class Ours(object):
-  """slimkit.train's Trainer.train() on the in-memory data."""
-
-  def __init__(self, net, data, train_dir, precision):
-    self.name = 'ours' if precision == 'float32' else 'ours+' + precision[:4]
-    config = base_config(net, train_dir)
-    if precision != 'float32':
-      config['mixed_precision'] = precision
-    deploy = model_deploy.DeploymentConfig.from_config(config)
-    policy = keras.mixed_precision.global_policy()
-    if precision != 'float32':  # layers take the policy when they are built
-      keras.mixed_precision.set_global_policy('mixed_' + precision)
-    try:
-      keras.utils.set_random_seed(0)
-      self.trainer = InMemoryTrainer(config, deploy, deploy.strategy(), data)
-    finally:
-      keras.mixed_precision.set_global_policy(policy)
-    self.stop = train.StopRequest()
-
-  def warm(self):
-    """Seconds from construction to the end of the first step."""
-    self.trainer.max_steps = FLAGS.warmup_steps
-    self.trainer.train(self.stop)
-    return self.trainer.stats['time_to_first_step']
-
-  def measure(self):
-    """(images/s, images per CPU-second) over FLAGS.steps more steps.
-
-    The first call of train() (a new input iterator) is left out of images/s,
-    as fit's per-epoch set-up is left in; the CPU figure counts all of it.
-    """
-    trainer = self.trainer
-    trainer.max_steps = trainer.current_step() + FLAGS.steps
-    cpu = time.process_time()
-    trainer.train(self.stop)
-    cpu = time.process_time() - cpu
-    return (trainer.stats['steady_steps'] * FLAGS.bench_batch_size /
-            trainer.stats['steady_secs'], FLAGS.steps * FLAGS.bench_batch_size / cpu)
-
-
-class _FirstBatch(keras.callbacks.Callback):
-  def on_train_batch_end(self, batch, logs=None):
-    if not hasattr(self, 'time'):
-      self.time = time.time()
-
-
-class Fit(object):
-  """keras.Model.fit on the same net, returning Logits only."""
-
-  def __init__(self, net, data):
-    from nets import nets_factory  # pylint: disable=g-import-not-at-top
-    self.name = 'fit'
-    self.started = time.time()
-    keras.utils.set_random_seed(0)
-    size, channels = data[0].shape[1], data[0].shape[-1]
-    model = nets_factory.build_model(net, NUM_CLASSES, (size, size, channels),
-                                     weight_decay=0.00004)
-    self.model = keras.Model(model.input, model.output['Logits'])
-    self.model.compile(
-        optimizer=optimizers.configure_optimizer(FLAGS.bench_optimizer, 0.01),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        steps_per_execution=FLAGS.fit_steps_per_execution)
-    self.dataset = memory_dataset(data, FLAGS.bench_batch_size)
-
-  def warm(self):
-    first = _FirstBatch()
-    self.model.fit(self.dataset, steps_per_epoch=FLAGS.warmup_steps, epochs=1,
-                   verbose=0, callbacks=[first])
-    return first.time - self.started
-
-  def measure(self):
-    """(images/s, images per CPU-second) over FLAGS.steps steps."""
-    start, cpu = time.time(), time.process_time()
-    self.model.fit(self.dataset, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0)
-    images = FLAGS.steps * FLAGS.bench_batch_size
-    return images / (time.time() - start), images / (time.process_time() - cpu)
+def run_worker():
+  fn = {'fit': fit_worker, 'tf_slim': tf_slim_worker}[FLAGS.worker]
+  result = fn(FLAGS.net, FLAGS.dataset_dir, FLAGS.batch, FLAGS.steps, FLAGS.precision)
+  print('RESULT ' + json.dumps(result))
 
 
 # ------------------------------------------------------------------------------
-# The table.
+# The driver: one process per measurement.
 # ------------------------------------------------------------------------------
 
 
-def _fmt(rates):
-  return '%8.1f +/- %5.1f' % (np.mean(rates), np.std(rates))
+def measure_worker(method, net, dataset_dir, log_path):
+  args = [sys.executable, os.path.abspath(__file__), '--worker=' + method,
+          '--net=' + net, '--dataset_dir=' + dataset_dir, '--batch=%d' % FLAGS.batch,
+          '--steps=%d' % FLAGS.steps, '--precision=' + FLAGS.precision]
+  with open(log_path, 'w') as log:
+    out = subprocess.run(args, stdout=subprocess.PIPE, stderr=log, text=True,
+                         cwd=ROOT, check=False)
+  lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
+  if out.returncode or not lines:
+    raise cli_runs.RunError('%s worker for %s failed (log: %s)' % (method, net,
+                                                                   log_path))
+  return json.loads(lines[-1][len('RESULT '):])
+
+
+def measure_ours(method, net, dataset_dir, work_dir, tag):
+  train_dir = os.path.join(work_dir, 'train', '%s-%s-%s' % (net, method, tag))
+  run_flags = {
+      'model_name': net, 'dataset_name': 'cifar10', 'dataset_dir': dataset_dir,
+      'batch_size': FLAGS.batch, 'max_number_of_steps': 1 + FLAGS.steps,
+      'optimizer': 'momentum', 'momentum': MOMENTUM, 'learning_rate': LEARNING_RATE,
+      'learning_rate_decay_type': 'fixed', 'weight_decay': WEIGHT_DECAY,
+      'save_interval_secs': 0, 'save_summaries_secs': 0, 'log_every_n_steps': 1000,
+      'random_seed': 0, 'conv_gradients': 'tf' if method == 'ours_tf' else 'auto',
+      'jit_compile': method == 'ours_jit',
+      'mixed_precision': FLAGS.precision}
+  stats = cli_runs.train(train_dir, run_flags,
+                         os.path.join(work_dir, 'logs', os.path.basename(train_dir)
+                                      + '.log'))
+  return {'images_per_sec': stats['steady_images_per_sec'],
+          'time_to_first_step': stats['time_to_first_step']}
+
+
+def measure(method, net, dataset_dir, work_dir, tag):
+  if method.startswith('ours'):
+    return measure_ours(method, net, dataset_dir, work_dir, tag)
+  return measure_worker(method, net, dataset_dir, os.path.join(
+      work_dir, 'logs', '%s-%s-%s.log' % (net, method, tag)))
+
+
+def machine_line():
+  from nets import conv_grad_auto  # pylint: disable=g-import-not-at-top
+  m = conv_grad_auto.machine()
+  return ('machine: %s, %d CPU(s), flags %s, ONEDNN_MAX_CPU_ISA=%s, TF %s'
+          % (m['cpu'], m['cpus'], '/'.join(m['cpu_flags']) or '-',
+             m['onednn_max_cpu_isa'] or '(unset: native)', m['tensorflow']))
+
+
+def table(net, results):
+  """Rows of one net: method, images/s, ratios to fit and TF-Slim, first step."""
+  means = {m: np.mean([r['images_per_sec'] for r in rs])
+           for m, rs in results.items() if rs}
+  rows = []
+  for method, rs in results.items():
+    if not rs:
+      rows.append('%-20s %-10s %18s' % (net, method, 'n/a'))
+      continue
+    rates = [r['images_per_sec'] for r in rs]
+    ratio = lambda base: ('%7.2fx' % (means[method] / means[base])
+                          if base in means else '%8s' % '-')
+    rows.append('%-20s %-10s %9.1f +/- %5.1f %s %s %10.1fs' % (
+        net, method, np.mean(rates), np.std(rates), ratio('fit'), ratio('tf_slim'),
+        np.mean([r['time_to_first_step'] for r in rs])))
+  return rows
 
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)
-  print('train_bench: TF %s, Keras %s, %d CPU(s), GPUs: %d; batch %d, %dx%d, %d '
-        'timed steps x %d repeats after %d warm-up steps, optimizer %s; fit '
-        'steps_per_execution=%d' % (
-            tf.__version__, keras.__version__, os.cpu_count(),
-            len(tf.config.list_physical_devices('GPU')), FLAGS.bench_batch_size,
-            FLAGS.image_size, FLAGS.image_size, FLAGS.steps, FLAGS.repeats,
-            FLAGS.warmup_steps, FLAGS.bench_optimizer, FLAGS.fit_steps_per_execution))
-  header = '%-20s %-9s %20s %8s %14s %8s %11s' % (
-      'net', 'method', 'images/s', 'vs fit', 'images/cpu-s', 'vs fit', 'first step')
+  if FLAGS.worker:
+    run_worker()
+    return
+  work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix='train_bench_')
+  os.makedirs(os.path.join(work_dir, 'logs'), exist_ok=True)
+  # auto's decisions: measured once in this work dir, as a user's first run
+  # stores them for every later run on the machine.
+  os.environ['SLIM_CONV_GRAD_CACHE'] = os.path.join(work_dir, 'conv_grad')
+  dataset_dir = cli_runs.converted('cifar10', FLAGS.dataset_dir, work_dir)
+  print(machine_line())
+  print('batch %d, %d timed steps x %d repeats, momentum SGD, %s; data %s' % (
+      FLAGS.batch, FLAGS.steps, FLAGS.repeats, FLAGS.precision, dataset_dir))
+  header = '%-20s %-10s %18s %8s %8s %11s' % ('net', 'method', 'images/s', 'vs fit',
+                                              'vs slim', 'first step')
   print(header)
   print('-' * len(header))
-  tf.reduce_sum(tf.ones([8, 8]))  # start the runtime before timing anything
   for net in FLAGS.nets:
-    channels = 1 if net == 'lenet' else 3
-    data = make_data(FLAGS.image_size, channels)
-    with tempfile.TemporaryDirectory() as train_dir:
-      runners = [Fit(net, data)]
-      runners[0].first = runners[0].warm()
-      for precision in FLAGS.precisions:
-        runner = Ours(net, data, os.path.join(train_dir, precision), precision)
-        runner.first = runner.warm()
-        runners.append(runner)
-      rates = {r.name: [] for r in runners}
-      for _ in range(FLAGS.repeats):  # interleaved: both see the same load
-        for runner in runners:
-          rates[runner.name].append(runner.measure())
-    base = np.mean(rates['fit'], axis=0)
-    for runner in runners:
-      wall, cpu = np.array(rates[runner.name]).T
-      print('%-20s %-9s %20s %7.2fx %14.1f %7.2fx %10.1fs' % (
-          net, runner.name, _fmt(wall), wall.mean() / base[0], cpu.mean(),
-          cpu.mean() / base[1], runner.first))
+    if 'ours_auto' in FLAGS.methods:  # fills the decision cache, untimed
+      measure('ours_auto', net, dataset_dir, work_dir, 'warm')
+    results = {m: [] for m in FLAGS.methods}
+    for repeat in range(FLAGS.repeats):
+      for method in FLAGS.methods:
+        if method == 'tf_slim' and (net not in SLIM_NETS or
+                                    FLAGS.precision != 'float32'):
+          continue
+        results[method].append(measure(method, net, dataset_dir, work_dir,
+                                       str(repeat)))
+    print('\n'.join(table(net, results)))
     sys.stdout.flush()
 
 

@@ -8,6 +8,7 @@ builds Keras layers named by `scopes.layer_name`, so the conv is
 import keras
 import tensorflow as tf
 
+from nets import conv_layers
 from nets import scopes
 
 
@@ -82,7 +83,7 @@ def conv2d(x, filters, kernel_size, scope, stride=1, padding='same',
   beta takes its place).
   """
   use_bn = bn is not None
-  x = keras.layers.Conv2D(
+  x = conv_layers.Conv2D(
       filters, kernel_size, strides=stride, padding=padding,
       use_bias=not use_bn, kernel_initializer=initializer,
       kernel_regularizer=l2_regularizer(weight_decay),
@@ -98,7 +99,7 @@ def conv2d(x, filters, kernel_size, scope, stride=1, padding='same',
 def depthwise_conv2d(x, kernel_size, scope, stride=1, activation_fn='relu6',
                      bn=None, weight_decay=0.0, initializer='he_normal'):
   """Slim's separable_conv2d(num_outputs=None): depthwise conv -> bn -> act."""
-  x = keras.layers.DepthwiseConv2D(
+  x = conv_layers.DepthwiseConv2D(
       kernel_size, strides=stride, padding='same', depth_multiplier=1,
       use_bias=bn is None, depthwise_initializer=initializer,
       depthwise_regularizer=l2_regularizer(weight_decay),
@@ -170,7 +171,7 @@ def conv_logits(x, num_classes, scope, squeeze_scope, weight_decay=0.0,
   The conv keeps Slim's [1, 1, C, classes] kernel shape. It runs in float32
   (also under a mixed precision policy) so the logits keep full precision.
   """
-  logits = keras.layers.Conv2D(
+  logits = conv_layers.Conv2D(
       num_classes, 1, use_bias=True, kernel_initializer=initializer,
       kernel_regularizer=l2_regularizer(weight_decay),
       name=scopes.layer_name(scope), dtype='float32')(x)

@@ -16,6 +16,7 @@ import collections
 import inspect
 
 from nets import cifarnet
+from nets import conv_layers
 from nets import custom_cnn
 from nets import inception_v1
 from nets import lenet
@@ -113,7 +114,7 @@ def builder_defaults(name):
 
 
 def build_model(name, num_classes, input_shape=None, weight_decay=0.0,
-                **kwargs):
+                conv_gradients=None, **kwargs):
   """Builds the named net as a keras.Model whose call returns end_points.
 
   Args:
@@ -122,6 +123,8 @@ def build_model(name, num_classes, input_shape=None, weight_decay=0.0,
     input_shape: (height, width, channels); default (size, size, 3) with the
       name's default_image_size.
     weight_decay: L2 weight decay on kernels (Slim's scale: wd * sum(w**2) / 2).
+    conv_gradients: 'auto' (conv gradients by the fastest exact formulation,
+      measured; nets/conv_layers.py) or 'tf'/None (TensorFlow's kernels).
     **kwargs: builder options (e.g. dropout_keep_prob, batch_norm_decay,
       activation for custom_cnn); None values keep the builder's default.
 
@@ -132,8 +135,9 @@ def build_model(name, num_classes, input_shape=None, weight_decay=0.0,
   options = _builder_kwargs(name, spec, kwargs)
   if input_shape is None:
     input_shape = (spec.default_image_size, spec.default_image_size, 3)
-  return spec.fn(num_classes=num_classes, input_shape=tuple(input_shape),
-                 weight_decay=weight_decay, **options)
+  with conv_layers.gradients(conv_gradients):
+    return spec.fn(num_classes=num_classes, input_shape=tuple(input_shape),
+                   weight_decay=weight_decay, **options)
 
 
 def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False,

@@ -117,6 +117,11 @@ def define_train_flags():
   """Every flag of TF-Slim's train_image_classifier.py, plus the (new) ones."""
   define_dataset_flags('train', 32)
   define_model_flags()
+  _define('enum', 'conv_gradients', 'auto',
+          '(new) How conv layers compute their gradients: auto = the fastest exact '
+          'formulation for each layer shape, measured once per machine and cached '
+          '(nets/conv_grad_auto.py); tf = TensorFlow\'s own gradient kernels.',
+          ['auto', 'tf'])
   # General.
   _define('string', 'master', '', 'The address of the TensorFlow master to use.')
   _define('string', 'train_dir', '/tmp/tfmodel/',

@@ -143,7 +143,7 @@ class RunState(object):
       self.model = nets_factory.build_model(
           config['model_name'], num_classes, self.input_shape,
           weight_decay=0.0 if decoupled else config.get('weight_decay', 0.0),
-          **_net_options(config))
+          conv_gradients=config.get('conv_gradients'), **_net_options(config))
       self.variables_to_train = variables_to_train(self.model,
                                                    config.get('trainable_scopes'))
       if teacher is not None:

@@ -27,6 +27,7 @@ import os
 import pickle
 import struct
 import tarfile
+import tempfile
 
 import numpy as np
 from PIL import Image
@@ -35,6 +36,9 @@ import pytest
 from datasets import cifar10
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# Training measures conv gradient formulations (--conv_gradients=auto); the tests'
+# decisions go to a directory of their own, shared with their subprocesses.
+os.environ.setdefault('SLIM_CONV_GRAD_CACHE', tempfile.mkdtemp(prefix='conv_grad_'))
 
 CIFAR_CLASSES = list(cifar10.CLASS_NAMES)
 FLOWER_CLASSES = ['daisy', 'dandelion', 'roses', 'sunflowers', 'tulips']

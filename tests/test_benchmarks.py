@@ -158,15 +158,6 @@ def test_nets_table_prints_counts_beside_the_paper():
   assert 'MobileNet paper' in row[0]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason='crashes today: it subclasses slimkit.train.Trainer, which '
-                   'the Trainer split removed; being rewritten on the new training '
-                   'API (issue 13)')
-def test_train_bench_runs_at_a_tiny_size():
-  bench('train_bench.py', '--nets=lenet', '--steps=1', '--warmup_steps=1',
-        '--repeats=1', '--precisions=float32', '--bench_batch_size=4')
-
-
 # ---------------------------------------------------------------- table benchmarks
 
 def test_thesis_table_trains_and_evaluates_each_recipe(tmp_path, tiny_cifar_dir):

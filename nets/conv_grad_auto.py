@@ -1,0 +1,256 @@
+"""Convolutions whose gradients use the fastest exact formulation, by measurement.
+
+Like cuDNN's benchmark mode: the first time a conv geometry (shapes, strides,
+padding, dtype) is traced, each applicable formulation of its input and filter
+gradients (nets/conv_grad.py) runs a few times on random tensors of those shapes,
+results are checked against TensorFlow's own kernels, and the fastest correct
+one is kept. Decisions are cached per machine in a JSON file (CPU model and
+flags, oneDNN settings, TF version), so later runs skip the measuring.
+
+The cache directory is $SLIM_CONV_GRAD_CACHE, else ~/.cache/tf-slim-keras.
+"""
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import platform
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from nets import conv_grad
+from slimkit import run_config
+
+# A formulation must beat TF's kernel by this factor to replace it: near-ties
+# are noise, and TF's own kernel is the well-trodden path.
+MIN_GAIN = 1.2
+TIMED_RUNS = 3
+BUDGET_SECS = 0.3  # per formulation, after its first (tracing) call
+TOLERANCE = {'float32': 1e-4, 'float64': 1e-9}
+LOW_PRECISION_TOLERANCE = 3e-2  # bfloat16 / float16 (8 / 11 mantissa bits)
+
+_decisions = {}  # in this process: key -> {'dx': method, 'dw': method, ...}
+_forced = []  # see forced()
+
+
+# ------------------------------------------------------------------------------
+# The conv ops the layers call.
+# ------------------------------------------------------------------------------
+
+
+def _output_size(n, k, s, d, padding):
+  span = (k - 1) * d + 1
+  return -(-n // s) if padding == 'SAME' else (n - span) // s + 1
+
+
+def conv(x, w, strides, padding, dilation, depthwise=False, decision=None):
+  """NHWC conv (or depthwise conv, multiplier 1) with measured-fastest gradients.
+
+  decision: {'dx': method, 'dw': method} to force (tests, benchmarks); None
+  chooses by measurement. Falls back to TensorFlow's ops (and their gradients) when a size is unknown
+  at trace time or a depthwise conv is dilated (TF has no native kernel).
+  """
+  padding = padding.upper()
+  strides, dilation = tuple(strides), tuple(dilation)
+
+  def forward(x, w):
+    if depthwise:
+      return tf.nn.depthwise_conv2d(x, w, [1, *strides, 1], padding,
+                                    dilations=list(dilation))
+    return tf.nn.conv2d(x, w, list(strides), padding, dilations=list(dilation))
+
+  known = all(d is not None for d in tuple(x.shape) + tuple(w.shape))
+  if not known or (depthwise and max(dilation) > 1):
+    return forward(x, w)
+  y_shape = (x.shape[0],) + tuple(
+      _output_size(x.shape[1 + i], w.shape[i], strides[i], dilation[i], padding)
+      for i in (0, 1)) + (w.shape[2] if depthwise else w.shape[3],)
+  g = conv_grad.Geometry(depthwise, tuple(x.shape), tuple(w.shape), y_shape,
+                         strides, dilation, padding, x.dtype.name)
+  if decision is None:
+    decision = _forced[0](g) if _forced else choose(g)
+  if decision['dx'] == 'tf' and decision['dw'] == 'tf':
+    return forward(x, w)
+
+  w = tf.convert_to_tensor(w)  # a variable read: its gradient flows through
+
+  @tf.custom_gradient
+  def op(x, w):
+    def grad(dy):
+      return (conv_grad.input_grad(g, decision['dx'], dy, w),
+              conv_grad.filter_grad(g, decision['dw'], x, dy))
+    return forward(x, w), grad
+
+  return op(x, w)
+
+
+@contextlib.contextmanager
+def forced(decide):
+  """Convs traced inside use decide(geometry) -> {'dx', 'dw'} (tests, benchmarks)."""
+  _forced.insert(0, decide)
+  try:
+    yield
+  finally:
+    _forced.pop(0)
+
+
+# ------------------------------------------------------------------------------
+# Decisions: in-process, then the machine's cache file, then measured.
+# ------------------------------------------------------------------------------
+
+
+def choose(g):
+  """{'dx': method, 'dw': method, 'ms': {...}} for the geometry on this device."""
+  key = '%s on %s' % (g.key(), device_kind())
+  if key not in _decisions:
+    cached = read_cache().get(key)
+    if cached is None:
+      with tf.init_scope():  # measure eagerly, even while tracing a step
+        cached = measure(g)
+      update_cache({key: cached})
+      logging.info('conv gradients, %s: %s', key, describe(cached))
+    _decisions[key] = cached
+  return _decisions[key]
+
+
+def describe(decision):
+  parts = []
+  for grad in ('dx', 'dw'):
+    times = decision['ms'][grad]
+    parts.append('%s %s (%s)' % (grad, decision[grad], ', '.join(
+        '%s %.2f ms' % (m, t) for m, t in sorted(times.items(), key=lambda i: i[1]))))
+  return '; '.join(parts)
+
+
+def device_kind():
+  return 'GPU' if tf.config.list_logical_devices('GPU') else 'CPU'
+
+
+def measure(g):
+  """Times every applicable formulation; returns the decision with its times."""
+  rng = np.random.default_rng(0)
+  dtype = tf.as_dtype(g.dtype)
+
+  def normal(shape):
+    return tf.cast(rng.standard_normal(shape, dtype=np.float32), dtype)
+
+  x, w, dy = normal(g.x_shape), normal(g.w_shape), normal(g.y_shape)
+  tf_logger = tf.get_logger()
+  level = tf_logger.level
+  tf_logger.setLevel('ERROR')  # one tf.function per formulation: no retrace notes
+  try:
+    return _measure(g, x, w, dy)
+  finally:
+    tf_logger.setLevel(level)
+
+
+def _measure(g, x, w, dy):
+  dx_methods, dw_methods = conv_grad.candidates(g)
+  decision = {'ms': {}}
+  for grad, methods, args, fn in (
+      ('dx', dx_methods, (dy, w), conv_grad.input_grad),
+      ('dw', dw_methods, (x, dy), conv_grad.filter_grad)):
+    times, reference = {}, None
+    for method in methods:
+      compiled = tf.function(lambda a, b, m=method, f=fn: f(g, m, a, b))
+      result = compiled(*args)
+      if reference is None:
+        reference = result
+      elif not _close(result, reference, g.dtype):
+        logging.warning('conv gradients, %s: %s %s differs from TF\'s; not used',
+                        g.key(), grad, method)
+        continue
+      times[method] = _time(compiled, args, best=min(times.values(), default=None))
+    fastest = min(times, key=times.get)
+    if times[fastest] * MIN_GAIN > times['tf']:
+      fastest = 'tf'
+    decision[grad] = fastest
+    decision['ms'][grad] = {m: round(t * 1e3, 3) for m, t in times.items()}
+  return decision
+
+
+def _close(a, b, dtype_name):
+  a = tf.cast(a, tf.float64).numpy()
+  b = tf.cast(b, tf.float64).numpy()
+  scale = max(np.abs(b).max(), 1e-30)
+  tol = TOLERANCE.get(dtype_name, LOW_PRECISION_TOLERANCE)
+  return np.abs(a - b).max() <= tol * scale
+
+
+def _time(fn, args, best=None):
+  """Fastest of a few runs (seconds); stops early when clearly not the best."""
+  fastest = float('inf')
+  spent = 0.0
+  for _ in range(TIMED_RUNS):
+    start = time.perf_counter()
+    out = fn(*args)
+    out[..., :1].numpy()  # wait for the result (also on GPUs)
+    took = time.perf_counter() - start
+    fastest, spent = min(fastest, took), spent + took
+    if spent > BUDGET_SECS or (best is not None and fastest > 3 * best):
+      break
+  return fastest
+
+
+# ------------------------------------------------------------------------------
+# The per-machine cache file.
+# ------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def machine():
+  """What the decisions depend on: CPU, its vector flags, oneDNN, TF, GPUs."""
+  model, flags = platform.processor(), set()
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        name, _, value = line.partition(':')
+        if name.strip() == 'model name':
+          model = value.strip()
+        elif name.strip() == 'flags':
+          flags = set(value.split())
+  except OSError:
+    pass
+  wanted = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'avx512_fp16')
+  return {
+      'cpu': model, 'cpu_flags': [f for f in wanted if f in flags],
+      'cpus': os.cpu_count(), 'tensorflow': tf.__version__,
+      'onednn_max_cpu_isa': os.environ.get('ONEDNN_MAX_CPU_ISA', ''),
+      'tf_enable_onednn_opts': os.environ.get('TF_ENABLE_ONEDNN_OPTS', ''),
+      'gpus': [d.name for d in tf.config.list_physical_devices('GPU')]}
+
+
+def cache_path():
+  root = os.environ.get('SLIM_CONV_GRAD_CACHE') or os.path.join(
+      os.path.expanduser('~'), '.cache', 'tf-slim-keras')
+  digest = hashlib.sha1(json.dumps(machine(), sort_keys=True).encode()).hexdigest()
+  return os.path.join(root, 'conv_grad-%s.json' % digest[:12])
+
+
+def read_cache():
+  try:
+    with open(cache_path()) as f:
+      return json.load(f).get('decisions', {})
+  except (OSError, ValueError):
+    return {}  # no cache yet, or unreadable: measure again
+
+
+def update_cache(entries):
+  """Adds decisions to the machine's cache file (atomic replace; best effort)."""
+  path = cache_path()
+  decisions = read_cache()
+  decisions.update(entries)
+  try:
+    run_config.write_json_atomic(path, {'machine': machine(),
+                                        'decisions': decisions})
+  except OSError as e:  # a read-only home must not stop training
+    logging.warning('conv gradients: cannot write the cache %s: %s', path, e)
+
+
+def clear():
+  """Forgets this process's decisions (tests; the cache file is kept)."""
+  _decisions.clear()

@@ -25,6 +25,7 @@ from absl import flags
 import keras
 import tensorflow as tf
 
+from benchmarks import harness
 from nets import conv_grad_auto
 from nets import nets_factory
 
@@ -37,10 +38,7 @@ FLAGS = flags.FLAGS
 
 
 def machine_line():
-  m = conv_grad_auto.machine()
-  return 'machine: %s, %d CPU(s), flags %s, ONEDNN_MAX_CPU_ISA=%s, TF %s' % (
-      m['cpu'], m['cpus'], '/'.join(m['cpu_flags']) or '-',
-      m['onednn_max_cpu_isa'] or '(unset)', m['tensorflow'])
+  return 'machine: ' + harness.describe()
 
 
 def net_geometries(net, batch, image_size, dtype):

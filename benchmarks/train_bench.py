@@ -33,9 +33,9 @@ sys.path.insert(0, ROOT)
 
 from absl import app
 from absl import flags
-import numpy as np
 
 from benchmarks import cli_runs
+from benchmarks import harness
 
 flags.DEFINE_list('nets', ['resnet_v1_50_cifar', 'inception_v1_cifar',
                            'mobilenet_v1_cifar', 'custom_cnn'], 'Nets to measure.')
@@ -174,7 +174,7 @@ def measure_worker(method, net, dataset_dir, log_path):
                          cwd=ROOT, check=False)
   lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
   if out.returncode or not lines:
-    raise cli_runs.RunError('%s worker for %s failed (log: %s)' % (method, net,
+    raise harness.RunError('%s worker for %s failed (log: %s)' % (method, net,
                                                                    log_path))
   return json.loads(lines[-1][len('RESULT '):])
 
@@ -205,28 +205,24 @@ def measure(method, net, dataset_dir, work_dir, tag):
 
 
 def machine_line():
-  from nets import conv_grad_auto  # pylint: disable=g-import-not-at-top
-  m = conv_grad_auto.machine()
-  return ('machine: %s, %d CPU(s), flags %s, ONEDNN_MAX_CPU_ISA=%s, TF %s'
-          % (m['cpu'], m['cpus'], '/'.join(m['cpu_flags']) or '-',
-             m['onednn_max_cpu_isa'] or '(unset: native)', m['tensorflow']))
+  return 'machine: ' + harness.describe()
 
 
 def table(net, results):
   """Rows of one net: method, images/s, ratios to fit and TF-Slim, first step."""
-  means = {m: np.mean([r['images_per_sec'] for r in rs])
+  means = {m: harness.mean_std([r['images_per_sec'] for r in rs])[0]
            for m, rs in results.items() if rs}
   rows = []
   for method, rs in results.items():
     if not rs:
       rows.append('%-20s %-10s %18s' % (net, method, 'n/a'))
       continue
-    rates = [r['images_per_sec'] for r in rs]
+    rate, spread = harness.mean_std([r['images_per_sec'] for r in rs])
     ratio = lambda base: ('%7.2fx' % (means[method] / means[base])
                           if base in means else '%8s' % '-')
     rows.append('%-20s %-10s %9.1f +/- %5.1f %s %s %10.1fs' % (
-        net, method, np.mean(rates), np.std(rates), ratio('fit'), ratio('tf_slim'),
-        np.mean([r['time_to_first_step'] for r in rs])))
+        net, method, rate, spread, ratio('fit'), ratio('tf_slim'),
+        harness.mean_std([r['time_to_first_step'] for r in rs])[0]))
   return rows
 
 
@@ -240,7 +236,7 @@ def main(argv):
   # auto's decisions: measured once in this work dir, as a user's first run
   # stores them for every later run on the machine.
   os.environ['SLIM_CONV_GRAD_CACHE'] = os.path.join(work_dir, 'conv_grad')
-  dataset_dir = cli_runs.converted('cifar10', FLAGS.dataset_dir, work_dir)
+  dataset_dir = harness.converted('cifar10', work_dir, dataset_dir=FLAGS.dataset_dir)
   print(machine_line())
   print('batch %d, %d timed steps x %d repeats, momentum SGD, %s; data %s' % (
       FLAGS.batch, FLAGS.steps, FLAGS.repeats, FLAGS.precision, dataset_dir))

@@ -18,15 +18,8 @@ def info_path(dataset_dir):
 
 def read_info(dataset_dir):
   """dataset_info.json as a dict, or None when the folder holds no finished dataset."""
-  path = info_path(dataset_dir)
-  if not os.path.isfile(path):
-    return None
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except ValueError as e:
-    raise ValueError('%s is damaged (%s); convert the dataset again with --overwrite'
-                     % (path, e)) from e
+  return run_config.read_json(info_path(dataset_dir),
+                              'convert the dataset again with --overwrite')
 
 
 def write_info(dataset_dir, info):

@@ -49,6 +49,20 @@ def write_json_atomic(path, obj):
   write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + '\n')
 
 
+def read_json(path, fix):
+  """A JSON file we wrote, or None when it is not there; damage is one line.
+
+  fix: what the user should do about a damaged file.
+  """
+  if not os.path.isfile(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except ValueError as e:
+    raise ValueError('%s is damaged (%s); %s' % (path, e, fix)) from e
+
+
 def train_dir_of(checkpoint_path):
   """The directory of a checkpoint given as a train dir or a prefix."""
   path = str(checkpoint_path)
@@ -63,16 +77,9 @@ def read(checkpoint_path):
   """run_config.json of the train dir holding a checkpoint (dir or prefix), or None."""
   if not checkpoint_path:
     return None
-  path = os.path.join(train_dir_of(checkpoint_path), FILE)
-  if not os.path.exists(path):
-    return None
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except ValueError as e:
-    raise ValueError('%s is damaged (%s); restore it or evaluate with explicit '
-                     '--model_name and dataset flags from another train dir'
-                     % (path, e)) from e
+  return read_json(os.path.join(train_dir_of(checkpoint_path), FILE),
+                   'restore it or evaluate with explicit --model_name and dataset '
+                   'flags from another train dir')
 
 
 def given(config, name):

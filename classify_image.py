@@ -10,7 +10,7 @@ preprocessing as evaluation). Exit codes: 0 done, 1 bad input.
 
 import os
 
-from slimkit import cli  # first: it quiets TensorFlow's C++ logging
+from slimkit import cli  # first: sets up TensorFlow (C++ logging, oneDNN)
 
 from absl import flags  # pylint: disable=g-bad-import-order
 

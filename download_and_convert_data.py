@@ -13,7 +13,7 @@ dataset_info.json (written last); see docs/architecture.md.
 """
 import sys
 
-from slimkit import cli  # first: it quiets TensorFlow's C++ logging
+from slimkit import cli  # first: sets up TensorFlow (C++ logging, oneDNN)
 
 from absl import flags  # pylint: disable=g-bad-import-order
 

@@ -9,7 +9,7 @@ Every TF-Slim flag keeps its name and default. Add --eval_interval_secs=60 (and
 docs/evaluation.md. Exit codes: 0 done, 1 bad input, 130 interrupted.
 """
 
-from slimkit import cli  # first: it quiets TensorFlow's C++ logging
+from slimkit import cli  # first: sets up TensorFlow (C++ logging, oneDNN)
 
 from absl import flags  # pylint: disable=g-bad-import-order
 

@@ -9,7 +9,7 @@ directory, and the weights of --checkpoint_path are folded in (no freeze_graph).
 See docs/evaluation.md. Exit codes: 0 done, 1 bad input.
 """
 
-from slimkit import cli  # first: it quiets TensorFlow's C++ logging
+from slimkit import cli  # first: sets up TensorFlow (C++ logging, oneDNN)
 
 from absl import flags  # pylint: disable=g-bad-import-order
 

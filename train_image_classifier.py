@@ -11,7 +11,7 @@ SIGINT/SIGTERM after saving a checkpoint.
 
 import sys
 
-from slimkit import cli  # first: it quiets TensorFlow's C++ logging
+from slimkit import cli  # first: sets up TensorFlow (C++ logging, oneDNN)
 
 from absl import flags  # pylint: disable=g-bad-import-order
 

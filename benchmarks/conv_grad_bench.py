@@ -7,14 +7,21 @@ gradient kernels next to the alternatives of nets/conv_grad.py, the way
 and prints what auto picks and the gradient time it saves per step.
 
   python benchmarks/conv_grad_bench.py --net=resnet_v1_50_cifar --batch=128
-  ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/conv_grad_bench.py   # an AVX2 CPU
+  python benchmarks/conv_grad_bench.py --cpu=avx2 --onednn=both   # an AVX2 CPU
+
+--onednn=both measures TensorFlow's two kernel sets, each in a process of its own
+(TF reads TF_ENABLE_ONEDNN_OPTS once, at import): Eigen's, which TensorFlow runs
+on AVX2-only CPUs, and oneDNN's, which the scripts switch on there
+(deployment/cpu.py). --cpu=avx2 limits oneDNN to AVX2 (ONEDNN_MAX_CPU_ISA).
 
 Run it twice with the same settings: nothing is cached here (the measurements
 are always fresh), so the second run shows the noise.
 """
 
 import collections
+import json
 import os
+import subprocess
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -34,6 +41,11 @@ flags.DEFINE_integer('batch', 128, 'Batch size.')
 flags.DEFINE_integer('image_size', 32, 'Height and width of the images.')
 flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Compute dtype.')
 flags.DEFINE_integer('max_shapes', 0, 'Measure only the first N shapes (0 = all).')
+flags.DEFINE_enum('onednn', 'as_set', ['as_set', 'on', 'off', 'both'],
+                  'TensorFlow\'s kernels: as this process has them, oneDNN\'s (on), '
+                  'Eigen\'s (off), or both, one process each.')
+flags.DEFINE_enum('cpu', 'native', ['native', 'avx2'],
+                  'avx2: oneDNN limited to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2).')
 FLAGS = flags.FLAGS
 
 
@@ -65,8 +77,36 @@ def net_geometries(net, batch, image_size, dtype):
   return seen
 
 
+def rerun(onednn):
+  """This benchmark in a child process with TF_ENABLE_ONEDNN_OPTS set; its totals."""
+  env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS='1' if onednn == 'on' else '0')
+  if FLAGS.cpu == 'avx2':
+    env['ONEDNN_MAX_CPU_ISA'] = 'AVX2'
+  args = [sys.executable, os.path.abspath(__file__), '--onednn=as_set',
+          '--net=' + FLAGS.net, '--batch=%d' % FLAGS.batch,
+          '--image_size=%d' % FLAGS.image_size, '--dtype=' + FLAGS.dtype,
+          '--max_shapes=%d' % FLAGS.max_shapes]
+  out = subprocess.run(args, env=env, stdout=subprocess.PIPE, text=True, check=True)
+  print('\n# oneDNN %s' % onednn)
+  print('\n'.join(l for l in out.stdout.splitlines() if not l.startswith('TOTALS ')))
+  sys.stdout.flush()
+  return json.loads([l for l in out.stdout.splitlines()
+                     if l.startswith('TOTALS ')][-1][len('TOTALS '):])
+
+
 def main(argv):
   del argv
+  if FLAGS.onednn != 'as_set' or FLAGS.cpu != 'native':
+    kinds = ('off', 'on') if FLAGS.onednn == 'both' else (
+        ('on',) if FLAGS.onednn == 'as_set' else (FLAGS.onednn,))
+    totals = {kind: rerun(kind) for kind in kinds}
+    if len(totals) == 2:
+      print('\nconv gradients per step, ms: Eigen (oneDNN off) tf %.1f, auto %.1f; '
+            'oneDNN tf %.1f, auto %.1f; oneDNN+auto over Eigen tf: %.2fx' % (
+                totals['off']['tf'], totals['off']['auto'], totals['on']['tf'],
+                totals['on']['auto'],
+                totals['off']['tf'] / max(totals['on']['auto'], 1e-9)))
+    return
   print(machine_line())
   print('%s, batch %d, %dx%d, %s' % (FLAGS.net, FLAGS.batch, FLAGS.image_size,
                                      FLAGS.image_size, FLAGS.dtype))
@@ -94,6 +134,7 @@ def main(argv):
     sys.stdout.flush()
   print('conv gradients per step: tf %.1f ms, auto %.1f ms (%.2fx)' % (
       totals['tf'], totals['auto'], totals['tf'] / max(totals['auto'], 1e-9)))
+  print('TOTALS ' + json.dumps(totals))
 
 
 if __name__ == '__main__':

@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 
+from deployment import cpu
 from slimkit import errors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -149,26 +150,15 @@ def _lscpu_model():
   return None
 
 
-def _proc_cpuinfo(key):
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.split(':', 1)[0].strip() == key:
-          return line.split(':', 1)[1].strip()
-  except OSError:
-    pass
-  return None
-
-
 def cpu_model():
   """The CPU's model name (lscpu, else /proc/cpuinfo, else platform)."""
-  return (_lscpu_model() or _proc_cpuinfo('model name') or platform.processor()
+  return (_lscpu_model() or cpu.cpuinfo('model name') or platform.processor()
           or platform.machine())
 
 
 def cpu_flags():
   """Which of avx2, avx512f, avx512_bf16, amx (any amx_* flag) this CPU has."""
-  flags = set((_proc_cpuinfo('flags') or '').split())
+  flags = cpu.flags()
   if any(f.startswith('amx_') for f in flags):
     flags.add('amx')
   return [f for f in CPU_FLAGS if f in flags]
@@ -187,13 +177,8 @@ def cpu_name():
 
 def onednn():
   """'on' or 'off': whether TensorFlow runs its oneDNN kernels in this process."""
-  try:
-    from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-import-not-at-top
-    on = _pywrap_util_port.IsMklEnabled()
-  except ImportError:  # its default on x86 Linux, unless switched off
-    on = os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1') != '0'
-  text = 'on' if on else 'off'
-  if on and os.environ.get('ONEDNN_MAX_CPU_ISA'):
+  text = 'on' if cpu.onednn_enabled() else 'off'
+  if text == 'on' and os.environ.get('ONEDNN_MAX_CPU_ISA'):
     text += ' (ONEDNN_MAX_CPU_ISA=%s)' % os.environ['ONEDNN_MAX_CPU_ISA']
   return text
 

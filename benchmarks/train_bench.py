@@ -4,10 +4,15 @@ Every trainer runs in a process of its own, on the same converted dataset read b
 the same input pipeline (slimkit.inputs, the net's preprocessing), with the same
 net, batch, optimizer (momentum 0.9, lr 0.01, fixed), loss and precision:
 
-  ours      train_image_classifier.py, figures from its train_stats.json; once per
-            --conv_gradients mode (auto's decisions measured beforehand by a warm-up
-            run, as a user's second run finds them cached), and with --jit_compile
-  fit       keras.Model.fit on the same Keras net (TF's gradients), Logits only
+  ours      train_image_classifier.py, figures from its train_stats.json: ours_tf
+            with TF's conv gradient kernels and no XLA; ours_auto with the defaults,
+            --conv_gradients=auto and --jit_compile=auto, whose decisions a warm-up
+            run measures first (as a user's second run finds them cached); ours_jit
+            with --jit_compile=true
+  fit       keras.Model.fit on the same Keras net (TF's gradients), Logits only,
+            with the kernels TensorFlow picks for this CPU by itself
+  fit_onednn  the same with oneDNN's kernels forced on (TF_ENABLE_ONEDNN_OPTS=1):
+            how much of ours' lead is only that switch (deployment/cpu.py)
   tf_slim   the original TF-Slim code (tf_slim 1.1.0) in graph mode, ResNet-50 v1
             from tf_slim.nets with the same small-input root (conv1 stride 1, no
             pool1); other nets have no TF-Slim counterpart here
@@ -16,8 +21,13 @@ Methods are interleaved over --repeats so all see the same load; the table gives
 images/s (mean +/- std), the ratio to fit and to TF-Slim, and the time from process
 start to the end of the first step.
 
+--cpu=avx2 runs every process as on this CPU without AVX-512/AMX/VNNI (an AVX2-only
+CPU such as a Zen 3): oneDNN limited to AVX2 (ONEDNN_MAX_CPU_ISA), and oneDNN on or
+off as TensorFlow (fit, tf_slim) or ours (train_image_classifier.py) would choose
+on such a CPU. TF_ENABLE_ONEDNN_OPTS set by the caller applies to every method.
+
   python benchmarks/train_bench.py --nets=resnet_v1_50_cifar --batch=128
-  ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/train_bench.py ...   # emulate AVX2
+  python benchmarks/train_bench.py --cpu=avx2 ...   # as on an AVX2-only CPU
 """
 
 import json
@@ -36,14 +46,18 @@ from absl import flags
 
 from benchmarks import cli_runs
 from benchmarks import harness
+from deployment import cpu
+from slimkit import step
 
 flags.DEFINE_list('nets', ['resnet_v1_50_cifar', 'inception_v1_cifar',
                            'mobilenet_v1_cifar', 'custom_cnn'], 'Nets to measure.')
 flags.DEFINE_integer('batch', 128, 'Global batch size.')
 flags.DEFINE_integer('steps', 20, 'Timed steps per measurement (after 1 warm-up).')
 flags.DEFINE_integer('repeats', 2, 'Measurements per net and method, interleaved.')
-flags.DEFINE_list('methods', ['ours_tf', 'ours_auto', 'ours_jit', 'fit', 'tf_slim'],
-                  'Methods to run.')
+flags.DEFINE_list('methods', ['ours_tf', 'ours_auto', 'fit', 'fit_onednn', 'tf_slim'],
+                  'Methods to run (also: ours_jit).')
+flags.DEFINE_enum('cpu', 'native', ['native', 'avx2'],
+                  'native: this CPU; avx2: as this CPU without AVX-512, AMX and VNNI.')
 flags.DEFINE_enum('precision', 'float32', ['float32', 'bfloat16'],
                   'Compute precision of every method (TF-Slim: float32 only).')
 flags.DEFINE_string('dataset_dir', None, 'A converted cifar10 dataset (default: '
@@ -99,7 +113,7 @@ def fit_worker(net, dataset_dir, batch, steps, precision):
   start = time.time()
   model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
   return {'images_per_sec': steps * batch / (time.time() - start),
-          'time_to_first_step': first}
+          'time_to_first_step': first, 'onednn': cpu.onednn_enabled()}
 
 
 def _import_tf_slim():
@@ -151,11 +165,12 @@ def tf_slim_worker(net, dataset_dir, batch, steps, precision):
     for _ in range(steps):
       sess.run(train_op)
     return {'images_per_sec': steps * batch / (time.time() - start),
-            'time_to_first_step': first}
+            'time_to_first_step': first, 'onednn': cpu.onednn_enabled()}
 
 
 def run_worker():
-  fn = {'fit': fit_worker, 'tf_slim': tf_slim_worker}[FLAGS.worker]
+  fn = {'fit': fit_worker, 'fit_onednn': fit_worker,
+        'tf_slim': tf_slim_worker}[FLAGS.worker]
   result = fn(FLAGS.net, FLAGS.dataset_dir, FLAGS.batch, FLAGS.steps, FLAGS.precision)
   print('RESULT ' + json.dumps(result))
 
@@ -165,13 +180,30 @@ def run_worker():
 # ------------------------------------------------------------------------------
 
 
+def environment(method):
+  """The kernel settings of a method's process: TF's own choice, or ours."""
+  flags_ = cpu.flags()
+  env = {}
+  if FLAGS.cpu == 'avx2':
+    flags_ = cpu.avx2_only(flags_)
+    env['ONEDNN_MAX_CPU_ISA'] = 'AVX2'
+  if 'TF_ENABLE_ONEDNN_OPTS' not in os.environ:
+    if method.startswith('ours') or method == 'fit_onednn':
+      on = cpu.want_onednn(flags_)
+    else:
+      on = cpu.tf_default_onednn(flags_)
+    env['TF_ENABLE_ONEDNN_OPTS'] = '1' if on else '0'
+  return env
+
+
 def measure_worker(method, net, dataset_dir, log_path):
   args = [sys.executable, os.path.abspath(__file__), '--worker=' + method,
           '--net=' + net, '--dataset_dir=' + dataset_dir, '--batch=%d' % FLAGS.batch,
           '--steps=%d' % FLAGS.steps, '--precision=' + FLAGS.precision]
   with open(log_path, 'w') as log:
     out = subprocess.run(args, stdout=subprocess.PIPE, stderr=log, text=True,
-                         cwd=ROOT, check=False)
+                         cwd=ROOT, check=False,
+                         env=dict(os.environ, **environment(method)))
   lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
   if out.returncode or not lines:
     raise harness.RunError('%s worker for %s failed (log: %s)' % (method, net,
@@ -179,27 +211,28 @@ def measure_worker(method, net, dataset_dir, log_path):
   return json.loads(lines[-1][len('RESULT '):])
 
 
-def measure_ours(method, net, dataset_dir, work_dir, tag):
+def measure_ours(method, net, dataset_dir, work_dir, tag, steps=None):
   train_dir = os.path.join(work_dir, 'train', '%s-%s-%s' % (net, method, tag))
   run_flags = {
       'model_name': net, 'dataset_name': 'cifar10', 'dataset_dir': dataset_dir,
-      'batch_size': FLAGS.batch, 'max_number_of_steps': 1 + FLAGS.steps,
+      'batch_size': FLAGS.batch, 'max_number_of_steps': 1 + (steps or FLAGS.steps),
       'optimizer': 'momentum', 'momentum': MOMENTUM, 'learning_rate': LEARNING_RATE,
       'learning_rate_decay_type': 'fixed', 'weight_decay': WEIGHT_DECAY,
       'save_interval_secs': 0, 'save_summaries_secs': 0, 'log_every_n_steps': 1000,
       'random_seed': 0, 'conv_gradients': 'tf' if method == 'ours_tf' else 'auto',
-      'jit_compile': method == 'ours_jit',
+      'jit_compile': {'ours_tf': 'false', 'ours_jit': 'true'}.get(method, 'auto'),
       'mixed_precision': FLAGS.precision}
   stats = cli_runs.train(train_dir, run_flags,
                          os.path.join(work_dir, 'logs', os.path.basename(train_dir)
-                                      + '.log'))
+                                      + '.log'), env=environment(method))
   return {'images_per_sec': stats['steady_images_per_sec'],
-          'time_to_first_step': stats['time_to_first_step']}
+          'time_to_first_step': stats['time_to_first_step'],
+          'onednn': stats['onednn']}
 
 
-def measure(method, net, dataset_dir, work_dir, tag):
+def measure(method, net, dataset_dir, work_dir, tag, steps=None):
   if method.startswith('ours'):
-    return measure_ours(method, net, dataset_dir, work_dir, tag)
+    return measure_ours(method, net, dataset_dir, work_dir, tag, steps)
   return measure_worker(method, net, dataset_dir, os.path.join(
       work_dir, 'logs', '%s-%s-%s.log' % (net, method, tag)))
 
@@ -220,9 +253,10 @@ def table(net, results):
     rate, spread = harness.mean_std([r['images_per_sec'] for r in rs])
     ratio = lambda base: ('%7.2fx' % (means[method] / means[base])
                           if base in means else '%8s' % '-')
-    rows.append('%-20s %-10s %9.1f +/- %5.1f %s %s %10.1fs' % (
+    rows.append('%-20s %-10s %9.1f +/- %5.1f %s %s %10.1fs %6s' % (
         net, method, rate, spread, ratio('fit'), ratio('tf_slim'),
-        harness.mean_std([r['time_to_first_step'] for r in rs])[0]))
+        harness.mean_std([r['time_to_first_step'] for r in rs])[0],
+        'on' if rs[-1]['onednn'] else 'off'))
   return rows
 
 
@@ -238,15 +272,22 @@ def main(argv):
   os.environ['SLIM_CONV_GRAD_CACHE'] = os.path.join(work_dir, 'conv_grad')
   dataset_dir = harness.converted('cifar10', work_dir, dataset_dir=FLAGS.dataset_dir)
   print(machine_line())
+  if FLAGS.cpu == 'avx2':
+    print('as an AVX2-only CPU: oneDNN limited to AVX2; oneDNN %s for fit/tf_slim '
+          '(TensorFlow\'s choice there), %s for ours' % tuple(
+              environment(m).get('TF_ENABLE_ONEDNN_OPTS', 'as set')
+              for m in ('fit', 'ours_tf')))
   print('batch %d, %d timed steps x %d repeats, momentum SGD, %s; data %s' % (
       FLAGS.batch, FLAGS.steps, FLAGS.repeats, FLAGS.precision, dataset_dir))
-  header = '%-20s %-10s %18s %8s %8s %11s' % ('net', 'method', 'images/s', 'vs fit',
-                                              'vs slim', 'first step')
+  header = '%-20s %-10s %18s %8s %8s %11s %6s' % (
+      'net', 'method', 'images/s', 'vs fit', 'vs slim', 'first step', 'oneDNN')
   print(header)
   print('-' * len(header))
   for net in FLAGS.nets:
     if 'ours_auto' in FLAGS.methods:  # fills the decision cache, untimed
-      measure('ours_auto', net, dataset_dir, work_dir, 'warm')
+      # Long enough for --jit_compile=auto to try XLA, as a user's first run.
+      measure('ours_auto', net, dataset_dir, work_dir, 'warm',
+              steps=max(FLAGS.steps, step.JIT_TRIAL_MIN_STEPS))
     results = {m: [] for m in FLAGS.methods}
     for repeat in range(FLAGS.repeats):
       for method in FLAGS.methods:

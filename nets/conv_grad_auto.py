@@ -22,6 +22,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from deployment import cpu
 from nets import conv_grad
 from slimkit import run_config
 
@@ -204,23 +205,14 @@ def _time(fn, args, best=None):
 @functools.lru_cache(maxsize=None)
 def machine():
   """What the decisions depend on: CPU, its vector flags, oneDNN, TF, GPUs."""
-  model, flags = platform.processor(), set()
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        name, _, value = line.partition(':')
-        if name.strip() == 'model name':
-          model = value.strip()
-        elif name.strip() == 'flags':
-          flags = set(value.split())
-  except OSError:
-    pass
+  flags = cpu.flags()
   wanted = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'avx512_fp16')
   return {
-      'cpu': model, 'cpu_flags': [f for f in wanted if f in flags],
+      'cpu': cpu.cpuinfo('model name') or platform.processor(),
+      'cpu_flags': [f for f in wanted if f in flags],
       'cpus': os.cpu_count(), 'tensorflow': tf.__version__,
+      'onednn': cpu.onednn_enabled(),
       'onednn_max_cpu_isa': os.environ.get('ONEDNN_MAX_CPU_ISA', ''),
-      'tf_enable_onednn_opts': os.environ.get('TF_ENABLE_ONEDNN_OPTS', ''),
       'gpus': [d.name for d in tf.config.list_physical_devices('GPU')]}
 
 

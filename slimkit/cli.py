@@ -1,6 +1,6 @@
 """What every script does around its work: the prologue, one-line errors, exit codes.
 
-    from slimkit import cli          # first: quiets TensorFlow's C++ logging
+    from slimkit import cli          # first: sets up TensorFlow (logging, oneDNN)
     ...
     def main(argv): ...               # raises on bad input, returns an exit code or None
     if __name__ == '__main__':
@@ -14,6 +14,10 @@ import os
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from deployment import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+cpu.configure_onednn()  # before TensorFlow's import, which reads it once
 
 from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position

@@ -46,6 +46,7 @@ from slimkit import errors
 from slimkit import inputs
 from slimkit import run_config as run_config_lib
 from slimkit import slim_checkpoint
+from slimkit import step
 from slimkit import summaries
 
 TOP_K = 5
@@ -192,7 +193,7 @@ class Evaluator(object):
     spec = tf.TensorSpec([None, setup.image_size, setup.image_size, setup.channels],
                          tf.float32)
     self.logits_fn = tf.function(self._logits, input_signature=[spec],
-                                 jit_compile=bool(config.get('jit_compile')))
+                                 jit_compile=step.jit_setting(config.get('jit_compile')) is True)
     preprocess_fn = preprocessing_factory.get_preprocessing(
         setup.preprocessing_name, is_training=False, **setup.preprocess_options)
     self.batch_size = config.get('batch_size') or 100

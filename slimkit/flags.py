@@ -85,8 +85,12 @@ def define_model_flags():
           'float16 (GPUs, with loss scaling); variables stay float32. float32 turns '
           'it off (e.g. over a --preset that sets it).',
           ['bfloat16', 'float16', 'float32'])
-  _define('bool', 'jit_compile', False,
-          '(new) Compile the step with XLA. Helps on GPUs; slower on most CPUs.')
+  _define('enum', 'jit_compile', 'auto',
+          '(new) Compile the step with XLA. auto: training tries both on its first '
+          'steps and keeps the faster (cached per machine, net, batch and '
+          'precision; short runs and multi-process runs go without); evaluation '
+          'compiles only with true.',
+          ['auto', 'true', 'false'])
   _define('bool', 'clone_on_cpu', False, 'Use CPUs to deploy clones.')
 
 

@@ -20,6 +20,7 @@ from absl import logging
 import keras
 import tqdm
 
+from deployment import cpu
 from nets import scopes
 from slimkit import checkpoints
 from slimkit import learning_rate as learning_rate_lib
@@ -250,5 +251,7 @@ class StatsFile(Hook):
         'steady_sec_per_step': steady / steady_steps if steady_steps else None,
         'checkpoints': state.saved,
         'device': self.device,
+        'onednn': cpu.onednn_enabled(),
+        'jit_compile': loop.runner.jit,  # 'auto' if the run ended while measuring
         'mixed_precision': keras.mixed_precision.global_policy().name})
     run_config_lib.write_json_atomic(self.path, stats)

@@ -124,7 +124,8 @@ class Loop(object):
     while (self.max_steps is None or step < self.max_steps) and not self.stopped():
       num_steps = steps_to_boundary(step, per_call, self.max_steps, *every)
       began = time.time()
-      metrics = self.runner(iterator, num_steps)
+      remaining = None if self.max_steps is None else self.max_steps - step
+      metrics = self.runner(iterator, num_steps, remaining)
       now = time.time()
       call = Call(step, self.state.current_step(), metrics, began, now, call is None)
       step = call.step
@@ -132,6 +133,8 @@ class Loop(object):
         self.stats['time_to_first_step'] = now - self.started
         logging.info('first step done %.1f s after start (%.1f s of it tracing and '
                      'running the first step)', now - self.started, now - began)
+      elif self.runner.traced:
+        pass  # --jit_compile=auto compiling its other variant: not steady state
       else:
         self.stats['steady_steps'] += step - call.previous
         self.stats['steady_secs'] += now - began

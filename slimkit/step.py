@@ -8,8 +8,13 @@ than once per step, and the host reads back one small vector per call (the last
 step's values, which is also the NaN check).
 """
 
+import json
+import time
+
+from absl import logging
 import tensorflow as tf
 
+from nets import conv_grad_auto
 from slimkit import distill
 
 # Order of the values the step returns (summed over replicas).
@@ -88,11 +93,29 @@ def train_step(state, images, labels, label_smoothing=0.0, distillation=None):
   return tf.stack([losses[name] for name in METRICS[:-1]] + [correct])
 
 
+# --jit_compile=auto: a run with at least this many steps left tries XLA.
+JIT_TRIAL_MIN_STEPS = 20
+JIT_TRIAL_CALLS = 2  # timed calls of each variant, after its tracing call
+JIT_MARGIN = 1.05  # XLA must be this much faster to be kept
+
+
+def jit_setting(value):
+  """'auto', True or False from --jit_compile (or an older run's boolean)."""
+  if value is None or isinstance(value, bool):
+    return bool(value)
+  value = str(value).lower()
+  return 'auto' if value == 'auto' else value in ('true', '1', 'yes')
+
+
 class Runner(object):
   """Runs train_step on the devices, num_steps per call, for the host loop.
 
   coordinator: a ClusterCoordinator with parameter servers (the workers then
   share each call's steps, asynchronously), else None.
+  --jit_compile=auto: the step with and without XLA take turns on the first calls
+  (both are real training steps on the same variables); the faster is kept and
+  cached per machine, net, batch and precision. Runs too short to repay a compile,
+  and multi-process runs (whose workers must make identical calls), go without.
   """
 
   def __init__(self, state, config, coordinator=None, num_workers=1):
@@ -100,6 +123,7 @@ class Runner(object):
     self.strategy = state.strategy
     self.coordinator = coordinator
     self.num_workers = num_workers
+    self.traced = False  # whether the last call traced a step function
     smoothing = config.get('label_smoothing') or 0.0
     distillation = None
     if state.teacher is not None:
@@ -108,10 +132,65 @@ class Runner(object):
 
     def step_fn(images, labels):
       return train_step(state, images, labels, smoothing, distillation)
-    self.step_fn = step_fn
-    if config.get('jit_compile'):
-      self.step_fn = tf.function(step_fn, jit_compile=True)
-    self.loop_fn = tf.function(self._steps)
+    self.step_fns = {False: step_fn, True: tf.function(step_fn, jit_compile=True)}
+    self.loop_fns = {}
+    self.jit = jit_setting(config.get('jit_compile'))
+    self.trial = None
+    if self.jit == 'auto':
+      self.jit_key = 'jit_compile %s' % json.dumps([
+          config.get('model_name'), state.global_batch,
+          state.strategy.num_replicas_in_sync, list(state.input_shape),
+          str(state.model.dtype_policy.name), config.get('conv_gradients'),
+          bool(state.teacher)])
+      cached = conv_grad_auto.read_cache().get(self.jit_key)
+      if cached is not None:
+        self.jit = cached['jit']
+        logging.info('--jit_compile=auto: %s (cached: %s)', 'XLA' if self.jit else
+                     'no XLA', self._describe(cached['secs_per_step']))
+      elif coordinator is not None or num_workers > 1 or (
+          isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)):
+        self.jit = False
+        logging.info('--jit_compile=auto: no XLA (not measured in a multi-process '
+                     'run; set --jit_compile=true to compile)')
+      else:
+        self.trial = {False: [], True: []}  # seconds per step of timed calls
+
+  def loop_fn(self, jit):
+    if jit not in self.loop_fns:
+      step_fn = self.step_fns[jit]
+      self.loop_fns[jit] = tf.function(lambda it, n: self._steps(it, n, step_fn))
+    return self.loop_fns[jit]
+
+  @staticmethod
+  def _describe(secs):
+    return 'XLA %.3g s/step, without %.3g s/step' % (secs['True'], secs['False'])
+
+  def _trial_variant(self, remaining):
+    """The variant the next call runs while --jit_compile=auto is measuring."""
+    if remaining is not None and remaining < JIT_TRIAL_MIN_STEPS and not any(
+        self.trial.values()):
+      if not self.loop_fns:  # a short run: not worth a compile, nothing cached
+        logging.info('--jit_compile=auto: no XLA (a run of %d steps is too short '
+                     'to try it)', remaining)
+      self.trial, self.jit = None, False
+      return False
+    # Untraced variants first, then alternate, the one with fewer timings first.
+    for jit in (False, True):
+      if jit not in self.loop_fns:
+        return jit
+    return min((False, True), key=lambda j: len(self.trial[j]))
+
+  def _record_trial(self, jit, seconds, num_steps):
+    self.trial[jit].append(seconds / num_steps)
+    if min(len(t) for t in self.trial.values()) < JIT_TRIAL_CALLS:
+      return
+    secs = {str(j): min(t) for j, t in self.trial.items()}
+    self.jit = secs['True'] * JIT_MARGIN < secs['False']
+    self.trial = None
+    conv_grad_auto.update_cache({self.jit_key: {'jit': self.jit,
+                                                 'secs_per_step': secs}})
+    logging.info('--jit_compile=auto: %s (measured: %s; cached for this machine)',
+                 'XLA' if self.jit else 'no XLA', self._describe(secs))
 
   def iterator(self, dataset):
     """An iterator over the distributed input.
@@ -132,27 +211,48 @@ class Runner(object):
       return self.strategy.distribute_datasets_from_function(dataset)
     return iter(self.coordinator.create_per_worker_dataset(per_worker_dataset))
 
-  def _one_step(self, iterator):
+  def _one_step(self, iterator, step_fn):
     images, labels = next(iterator)
-    per_replica = self.strategy.run(self.step_fn, args=(images, labels))
+    per_replica = self.strategy.run(step_fn, args=(images, labels))
     return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-  def _steps(self, iterator, num_steps):
+  def _steps(self, iterator, num_steps, step_fn):
     """num_steps steps; stops early on a non-finite loss. Returns the last METRICS."""
     metrics = tf.zeros([len(METRICS)])
     for _ in tf.range(num_steps):  # the step is traced once, as the loop body
-      metrics = self._one_step(iterator)
+      metrics = self._one_step(iterator, step_fn)
       if not tf.reduce_all(tf.math.is_finite(metrics)):
         break
     return metrics
 
-  def __call__(self, iterator, num_steps):
-    """Runs num_steps steps; returns the last step's METRICS as numpy."""
+  def __call__(self, iterator, num_steps, remaining=None):
+    """Runs num_steps steps; returns the last step's METRICS as numpy.
+
+    remaining: steps left in the run (None: unbounded), for --jit_compile=auto.
+    """
+    jit = self.jit
+    if self.trial is not None:
+      jit = self._trial_variant(remaining)
+    self.traced = jit not in self.loop_fns
+    loop_fn = self.loop_fn(jit)
     if self.coordinator is None:
-      return self.loop_fn(iterator, tf.constant(num_steps, tf.int32)).numpy()
+      began = time.perf_counter()
+      try:
+        metrics = loop_fn(iterator, tf.constant(num_steps, tf.int32)).numpy()
+      except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError) as e:
+        if not (self.trial is not None and jit and self.traced):
+          raise
+        # XLA cannot compile this step here: train on without it.
+        logging.warning('--jit_compile=auto: no XLA (it failed to compile the '
+                        'step: %s)', str(e).splitlines()[0][:200])
+        self.trial, self.jit = None, False
+        return self(iterator, num_steps, remaining)
+      if self.trial is not None and not self.traced:
+        self._record_trial(jit, time.perf_counter() - began, num_steps)
+      return metrics
     workers = self.num_workers
     shares = [num_steps // workers + (i < num_steps % workers) for i in range(workers)]
-    results = [self.coordinator.schedule(self.loop_fn,
+    results = [self.coordinator.schedule(loop_fn,
                                          args=(iterator, tf.constant(n, tf.int32)))
                for n in shares if n]
     self.coordinator.join()

@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from datasets import dataset_factory
+from deployment import cpu
 from deployment import model_deploy
 from nets import nets_factory
 from preprocessing import augment
@@ -154,6 +155,8 @@ def run(config):
     model_deploy.serve_forever(deploy)
   strategy = deploy.strategy()  # first: multi-worker needs it before any op
   logging.info('deployment: %s', deploy.describe())
+  logging.info('oneDNN kernels: %s', cpu.decision or (
+      'on' if cpu.onednn_enabled() else 'off'))
   note = model_deploy.replication_note(config, strategy.num_replicas_in_sync)
   if note:
     logging.info(note)

@@ -23,6 +23,7 @@ at columns 2k+4..2k+5; in CIFAR-like images class k is a distinct flat colour, p
 import dataclasses
 import gzip
 import io
+import logging
 import os
 import pickle
 import struct
@@ -231,6 +232,36 @@ def image_folder_source(tmp_path_factory):
   for name, data in files.items():
     _write(os.path.join(root, name), data)
   return TinySource(root)
+
+
+class AbslLog(logging.Handler):
+  """The messages absl's logger emits at INFO and above, while installed."""
+
+  def __init__(self):
+    super().__init__(logging.INFO)
+    self.messages = []
+
+  def emit(self, record):
+    self.messages.append(record.getMessage())
+
+  def clear(self):
+    self.messages = []
+
+
+@pytest.fixture
+def absl_log():
+  """Listens on absl's own logger at INFO: caplog can miss it, since other tests in
+  the process may stop it propagating or raise its level (absl's --verbosity)."""
+  handler = AbslLog()
+  absl_logger = logging.getLogger('absl')
+  level = absl_logger.level
+  absl_logger.addHandler(handler)
+  absl_logger.setLevel(logging.INFO)
+  try:
+    yield handler
+  finally:
+    absl_logger.removeHandler(handler)
+    absl_logger.setLevel(level)
 
 
 def train_config(train_dir, dataset_dir, **changes):

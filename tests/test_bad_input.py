@@ -152,7 +152,7 @@ def test_an_image_that_does_not_decode_is_named(trained, tiny_mnist_dir, tmp_pat
 
 
 def test_resume_skips_a_cut_checkpoint_and_keeps_it(trained, tiny_mnist_dir, tmp_path,
-                                                    caplog):
+                                                    absl_log):
   train_dir = _copy(trained, tmp_path / 'train')
   data = os.path.join(train_dir, 'ckpt-4.data-00000-of-00001')
   with open(data, 'r+b') as f:
@@ -161,13 +161,13 @@ def test_resume_skips_a_cut_checkpoint_and_keeps_it(trained, tiny_mnist_dir, tmp
   result = train.run(train_config(train_dir, tiny_mnist_dir, max_number_of_steps=6,
                                   save_interval_steps=2, max_checkpoints_to_keep=1))
   assert result['step'] == 6
-  skipped = [r.getMessage() for r in caplog.records if 'resume: skipped' in r.getMessage()]
+  skipped = [m for m in absl_log.messages if 'resume: skipped' in m]
   assert skipped == ['resume: skipped %s, damaged or truncated (Read less bytes than '
                      'requested); its files are kept as %s.damaged.*' % (
                          os.path.join(train_dir, 'ckpt-4'),
                          os.path.join(train_dir, 'ckpt-4'))]
-  assert any('resumed from %s at step 2' % os.path.join(train_dir, 'ckpt-2') in
-             r.getMessage() for r in caplog.records)
+  assert any('resumed from %s at step 2' % os.path.join(train_dir, 'ckpt-2') in m
+             for m in absl_log.messages)
   assert os.path.getsize(os.path.join(train_dir, 'ckpt-4.damaged.data-00000-of-00001')) \
       == size  # kept, not deleted by rotation (max_checkpoints_to_keep=1)
   assert checkpoints.verify(os.path.join(train_dir, 'ckpt-6')) is None

@@ -26,10 +26,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TRAIN = ('--batch_size=8', '--mixed_precision=float32', '--max_num_batches=1')
 
 
-def bench(name, *args):
+def bench(name, *args, env=None):
+  """Runs benchmarks/<name>; env: variables to set, or to unset (None)."""
+  full_env = dict(os.environ)
+  for key, value in (env or {}).items():
+    full_env.pop(key, None)
+    if value is not None:
+      full_env[key] = value
   result = subprocess.run(
       [sys.executable, os.path.join(ROOT, 'benchmarks', name)] + list(args),
-      cwd=ROOT, capture_output=True, text=True, timeout=600)
+      cwd=ROOT, capture_output=True, text=True, timeout=600, env=full_env)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
   return result.stdout
 
@@ -237,24 +243,31 @@ def test_distill_bench_tabulates_teacher_baseline_and_distilled(tmp_path,
 
 def test_conv_grad_bench_times_every_formulation_and_names_the_pick():
   out = bench('conv_grad_bench.py', '--net=custom_cnn', '--batch=2',
-              '--image_size=8', '--max_shapes=2')
-  assert out.startswith('machine: ')
+              '--image_size=8', '--max_shapes=2', '--onednn=both', '--cpu=avx2')
+  assert out.startswith('\n# oneDNN off\nmachine: ')
+  assert 'oneDNN off' in out.split('# oneDNN on')[0].splitlines()[2]
+  assert 'oneDNN on (ONEDNN_MAX_CPU_ISA=AVX2)' in out.split('# oneDNN on')[1]
   rows = [l for l in out.splitlines() if ' dx ' in l or ' dw ' in l]
-  assert len(rows) == 4  # two shapes, two gradients each
+  assert len(rows) == 8  # Eigen and oneDNN: two shapes, two gradients each
   for row in rows:
     assert 'tf ' in row and ('fwd ' in row or 'mm ' in row)
     assert row.rstrip().endswith('x)')  # "<pick> (<speed-up>x)"
-  assert 'conv gradients per step: tf ' in out
+  assert out.count('conv gradients per step: tf ') == 2
+  assert 'oneDNN+auto over Eigen tf: ' in out.splitlines()[-1]
 
 
 def test_train_bench_runs_the_cli_and_fit_on_the_same_data(tmp_path, tiny_cifar_dir):
   out = bench('train_bench.py', '--nets=custom_cnn', '--batch=4', '--steps=2',
-              '--repeats=1', '--methods=ours_tf,ours_auto,fit',
-              '--dataset_dir=%s' % tiny_cifar_dir, '--work_dir=%s' % tmp_path)
+              '--repeats=1', '--methods=ours_tf,ours_auto,fit,fit_onednn',
+              '--cpu=avx2', '--dataset_dir=%s' % tiny_cifar_dir,
+              '--work_dir=%s' % tmp_path, env={'TF_ENABLE_ONEDNN_OPTS': None})
   assert out.startswith('machine: ')
   rows = {l.split()[1]: l for l in out.splitlines() if l.startswith('custom_cnn ')}
-  assert set(rows) == {'ours_tf', 'ours_auto', 'fit'}
+  assert set(rows) == {'ours_tf', 'ours_auto', 'fit', 'fit_onednn'}
   assert ' 1.00x' in rows['fit'] and float(rows['ours_tf'].split()[2]) > 0
+  # As on an AVX2-only CPU: TF leaves oneDNN off for fit, ours switches it on.
+  assert {m: r.split()[-1] for m, r in rows.items()} == {
+      'ours_tf': 'on', 'ours_auto': 'on', 'fit': 'off', 'fit_onednn': 'on'}
   # ours ran train_image_classifier.py with each --conv_gradients mode.
   for mode in ('tf', 'auto'):
     config = json.load(open(tmp_path / 'train' / ('custom_cnn-ours_%s-0' % mode) /

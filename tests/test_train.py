@@ -6,7 +6,6 @@ import os
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import json
-import logging
 
 import keras
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import train_config
+from deployment import cpu
 from slimkit import checkpoints
 from slimkit import run_config
 from slimkit import summaries
@@ -78,6 +78,8 @@ def test_run_writes_train_stats_with_each_checkpoints_time(first_run):
   assert 0 < stats['time_to_first_step'] <= stats['checkpoints'][0]['seconds'] <= \
       stats['seconds']
   assert stats['mixed_precision'] == 'float32' and 'CPU' in stats['device']
+  assert stats['onednn'] == cpu.onednn_enabled()  # which kernels timed the run
+  assert stats['jit_compile'] is False  # auto: 8 steps are too few to try XLA
 
 
 def test_rerun_resumes_then_stops_at_max_steps(first_run, tmp_path):
@@ -99,7 +101,7 @@ def test_rerun_resumes_then_stops_at_max_steps(first_run, tmp_path):
 
 
 def test_warm_start_restores_all_but_excluded_and_trains_only_given_scopes(
-    first_run, tmp_path, tiny_mnist_dir):
+    first_run, tmp_path, tiny_mnist_dir, absl_log):
   source_config, _ = first_run
   source = checkpoints.read_variables(checkpoints.latest(source_config['train_dir']))
   config = train_config(tmp_path / 'tuned', tiny_mnist_dir, max_number_of_steps=3,
@@ -112,21 +114,9 @@ def test_warm_start_restores_all_but_excluded_and_trains_only_given_scopes(
   assert tuned['fc4/kernel'].shape == source['fc4/kernel'].shape
   assert not np.allclose(tuned['fc4/kernel'], source['fc4/kernel'])  # fresh, trained
   # The train dir now has a checkpoint: --checkpoint_path is ignored, as Slim.
-  # Listen on absl's own logger: other tests in the process may stop it propagating.
-  records = []
-  handler = logging.Handler(logging.INFO)
-  handler.emit = lambda record: records.append(record.getMessage())
-  absl_logger = logging.getLogger('absl')
-  absl_logger.addHandler(handler)
-  level = absl_logger.level
-  absl_logger.setLevel(logging.INFO)
-  try:
-    train.run(dict(config, max_number_of_steps=4))
-  finally:
-    absl_logger.removeHandler(handler)
-    absl_logger.setLevel(level)
+  train.run(dict(config, max_number_of_steps=4))
   expected = '--checkpoint_path=%s ignored' % source_config['train_dir']
-  assert any(expected in message for message in records), records
+  assert any(expected in message for message in absl_log.messages), absl_log.messages
 
 
 def test_warm_start_into_another_head_names_the_variables(first_run, tmp_path,
@@ -199,8 +189,7 @@ def test_batch_norm_decay_reaches_every_batch_norm_layer(tmp_path, tiny_cifar_di
 
 
 def test_batch_norm_decay_is_ignored_by_nets_without_batch_norm(tmp_path, tiny_mnist_dir,
-                                                                caplog):
+                                                                absl_log):
   config = train_config(tmp_path / 'lenet', tiny_mnist_dir, batch_norm_decay=0.9)
-  with caplog.at_level(logging.WARNING):
-    assert _batch_norm_momenta(config) == set()
-  assert '--batch_norm_decay=0.9 ignored: lenet has no batch norm' in caplog.text
+  assert _batch_norm_momenta(config) == set()
+  assert '--batch_norm_decay=0.9 ignored: lenet has no batch norm' in absl_log.messages

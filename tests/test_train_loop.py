@@ -12,11 +12,14 @@ import select
 import struct
 import termios
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import train_config
+from nets import conv_grad_auto
+from nets import nets_factory
 from slimkit import checkpoints
 from slimkit import hooks
 from slimkit import loop
@@ -62,29 +65,27 @@ def test_loop_trains_on_a_dataset_it_is_given_and_saves_nothing_without_hooks(
   assert not os.path.exists(config['train_dir'])
 
 
-def _lines(caplog):
-  return [r.getMessage() for r in caplog.records if r.getMessage().startswith('step ')]
+def _lines(absl_log):
+  return [m for m in absl_log.messages if m.startswith('step ')]
 
 
-def test_progress_without_a_terminal_logs_plain_lines(tmp_path, caplog):
+def test_progress_without_a_terminal_logs_plain_lines(tmp_path, absl_log):
   # Every 2 steps a call; log period 100: only the last step is due by count.
   read_end, write_end = os.pipe()
   with os.fdopen(write_end, 'w') as pipe, os.fdopen(read_end) as _:
     quiet = hooks.Progress(log_every=100, stream=pipe, plain_secs=3600)
     config, steps = make_steps(tmp_path, [quiet], max_steps=6, steps_per_call=2)
-    with caplog.at_level(logging.INFO):
-      steps.run(memory_dataset(config['batch_size']))
-    assert [l.split(':')[0] for l in _lines(caplog)] == ['step 6/6']
-    caplog.clear()
+    steps.run(memory_dataset(config['batch_size']))
+    assert [l.split(':')[0] for l in _lines(absl_log)] == ['step 6/6']
+    absl_log.clear()
     # Long steps: a plain line after every call that took plain_secs or more.
     chatty = hooks.Progress(log_every=100, stream=pipe, plain_secs=0)
     steps.hooks = [chatty]
     steps.max_steps = 12
-    with caplog.at_level(logging.INFO):
-      steps.run(memory_dataset(config['batch_size']))
-    assert [l.split(':')[0] for l in _lines(caplog)] == [
+    steps.run(memory_dataset(config['batch_size']))
+    assert [l.split(':')[0] for l in _lines(absl_log)] == [
         'step 8/12', 'step 10/12', 'step 12/12']
-    assert all('images/s' in l and 'ETA' in l for l in _lines(caplog))
+    assert all('images/s' in l and 'ETA' in l for l in _lines(absl_log))
     assert quiet.bar is None and chatty.bar is None
 
 
@@ -98,15 +99,14 @@ def _read_all(fd):
   return out.decode(errors='replace')
 
 
-def test_progress_on_a_terminal_draws_a_bar_with_rate_loss_and_eta(tmp_path, caplog):
+def test_progress_on_a_terminal_draws_a_bar_with_rate_loss_and_eta(tmp_path, absl_log):
   master, slave = pty.openpty()
   fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 120, 0, 0))
   terminal = os.fdopen(slave, 'w')
   try:
     progress = hooks.Progress(log_every=100, stream=terminal)
     config, steps = make_steps(tmp_path, [progress], max_steps=6, steps_per_call=2)
-    with caplog.at_level(logging.INFO):
-      steps.run(memory_dataset(config['batch_size']))
+    steps.run(memory_dataset(config['batch_size']))
     terminal.flush()
     shown = _read_all(master)
   finally:
@@ -115,5 +115,67 @@ def test_progress_on_a_terminal_draws_a_bar_with_rate_loss_and_eta(tmp_path, cap
   assert '\r' in shown and 'train:' in shown
   assert 'images/s' in shown and 'loss ' in shown
   assert '6/6 [' in shown and '<00:00' in shown  # steps done/total [elapsed<ETA
-  assert [l.split(':')[0] for l in _lines(caplog)] == ['step 6/6']  # logs still go
+  assert [l.split(':')[0] for l in _lines(absl_log)] == ['step 6/6']  # logs still go
   assert progress.bar is None  # closed at the end
+
+
+# ---------------------------------------------------------------- --jit_compile
+
+
+def jit_steps(tmp_path, jit_compile, max_steps, name='train'):
+  config = train_config(tmp_path / name, '(in memory)', learning_rate=0.05,
+                        jit_compile=jit_compile)
+  state = run_state.RunState(config, tf.distribute.get_strategy(), num_classes=10,
+                             input_shape=(28, 28, 1), num_samples=NUM_IMAGES)
+  runner = step.Runner(state, config)
+  return config, runner, loop.Loop(runner, max_steps=max_steps, steps_per_call=1)
+
+
+def test_jit_auto_trains_with_both_variants_then_keeps_and_caches_one(
+    tmp_path, monkeypatch, absl_log):
+  monkeypatch.setenv('SLIM_CONV_GRAD_CACHE', str(tmp_path / 'cache'))
+  config, runner, steps = jit_steps(tmp_path, 'auto', max_steps=24)
+  assert steps.run(memory_dataset(config['batch_size'])) == 24
+  # Both step functions ran (each traced once); the trial steps were real steps.
+  assert set(runner.loop_fns) == {False, True} and runner.trial is None
+  assert runner.jit in (False, True)
+  assert steps.stats['steady_steps'] == 22  # not the two tracing calls
+  cached = conv_grad_auto.read_cache()[runner.jit_key]
+  assert cached['jit'] == runner.jit
+  assert set(cached['secs_per_step']) == {'False', 'True'}
+  assert any(m.startswith('--jit_compile=auto: ') and 'measured' in m
+             for m in absl_log.messages)
+  # The next run of the same net, batch and precision reads the decision.
+  _, again, more = jit_steps(tmp_path, 'auto', max_steps=24, name='again')
+  more.run(memory_dataset(config['batch_size']))
+  assert set(again.loop_fns) == {runner.jit} and again.jit == runner.jit
+
+
+def test_jit_auto_skips_xla_in_a_short_run_and_caches_nothing(tmp_path, monkeypatch):
+  monkeypatch.setenv('SLIM_CONV_GRAD_CACHE', str(tmp_path / 'cache'))
+  config, runner, steps = jit_steps(tmp_path, 'auto', max_steps=step.JIT_TRIAL_MIN_STEPS - 1)
+  steps.run(memory_dataset(config['batch_size']))
+  assert set(runner.loop_fns) == {False} and runner.jit is False
+  assert runner.jit_key not in conv_grad_auto.read_cache()
+
+
+def test_jit_true_and_false_train_the_same_weights(tmp_path, monkeypatch):
+  # LeNet without its dropout (whose masks XLA draws differently), same init.
+  lenet = nets_factory.networks_map['lenet']
+  monkeypatch.setitem(nets_factory.networks_map, 'lenet', lenet._replace(
+      kwargs=dict(lenet.kwargs, dropout_keep_prob=1.0)))
+  weights = {}
+  for jit in ('true', 'false'):
+    keras.utils.set_random_seed(3)
+    config, runner, steps = jit_steps(tmp_path, jit, max_steps=2, name=jit)
+    steps.run(memory_dataset(config['batch_size']))
+    assert set(runner.loop_fns) == {jit == 'true'}
+    weights[jit] = [v.numpy() for v in steps.state.variables_to_train]
+  for a, b in zip(weights['true'], weights['false']):
+    np.testing.assert_allclose(a, b, rtol=0, atol=2e-4)  # summation order only
+
+
+@pytest.mark.parametrize('value,setting', [
+    ('auto', 'auto'), ('true', True), ('false', False), (True, True), (None, False)])
+def test_jit_setting_reads_the_flag_and_older_run_configs(value, setting):
+  assert step.jit_setting(value) == setting

@@ -167,11 +167,11 @@ class Runner(object):
 
   def _trial_variant(self, remaining):
     """The variant the next call runs while --jit_compile=auto is measuring."""
-    if remaining is not None and remaining < JIT_TRIAL_MIN_STEPS and not any(
-        self.trial.values()):
-      if not self.loop_fns:  # a short run: not worth a compile, nothing cached
-        logging.info('--jit_compile=auto: no XLA (a run of %d steps is too short '
-                     'to try it)', remaining)
+    if not self.loop_fns and remaining is not None and (
+        remaining < JIT_TRIAL_MIN_STEPS):
+      # A short run: not worth a compile; nothing is cached.
+      logging.info('--jit_compile=auto: no XLA (a run of %d steps is too short to '
+                   'try it)', remaining)
       self.trial, self.jit = None, False
       return False
     # Untraced variants first, then alternate, the one with fewer timings first.

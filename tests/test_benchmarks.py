@@ -254,6 +254,10 @@ def test_conv_grad_bench_times_every_formulation_and_names_the_pick():
     assert row.rstrip().endswith('x)')  # "<pick> (<speed-up>x)"
   assert out.count('conv gradients per step: tf ') == 2
   assert 'oneDNN+auto over Eigen tf: ' in out.splitlines()[-1]
+  # The issue's five 3x3 layers, without a net.
+  out = bench('conv_grad_bench.py', '--net=issue13', '--batch=1')
+  assert [l.split()[1] for l in out.splitlines() if ' dx ' in l] == [
+      'x1x1x1x512', 'x1x2x2x256', 'x1x4x4x256', 'x1x8x8x128', 'x1x32x32x64']
 
 
 def test_train_bench_runs_the_cli_and_fit_on_the_same_data(tmp_path, tiny_cifar_dir):

@@ -65,7 +65,7 @@ flags.DEFINE_string('dataset_dir', None, 'A converted cifar10 dataset (default: 
 flags.DEFINE_string('work_dir', None, 'Where data, train dirs and logs go '
                     '(default: a temporary directory).')
 flags.DEFINE_string('worker', None, 'Internal: run one in-process measurement '
-                    '(fit | tf_slim) and print its result.')
+                    '(fit | fit_onednn | tf_slim) and print its result.')
 flags.DEFINE_string('net', None, 'Internal: the worker\'s net.')
 FLAGS = flags.FLAGS
 

@@ -192,8 +192,8 @@ class Evaluator(object):
           (setup.image_size, setup.image_size, setup.channels), **setup.net_options)
     spec = tf.TensorSpec([None, setup.image_size, setup.image_size, setup.channels],
                          tf.float32)
-    self.logits_fn = tf.function(self._logits, input_signature=[spec],
-                                 jit_compile=step.jit_setting(config.get('jit_compile')) is True)
+    jit = step.jit_setting(config.get('jit_compile')) is True  # auto: no XLA here
+    self.logits_fn = tf.function(self._logits, input_signature=[spec], jit_compile=jit)
     preprocess_fn = preprocessing_factory.get_preprocessing(
         setup.preprocessing_name, is_training=False, **setup.preprocess_options)
     self.batch_size = config.get('batch_size') or 100

@@ -133,9 +133,7 @@ class Loop(object):
         self.stats['time_to_first_step'] = now - self.started
         logging.info('first step done %.1f s after start (%.1f s of it tracing and '
                      'running the first step)', now - self.started, now - began)
-      elif self.runner.traced:
-        pass  # --jit_compile=auto compiling its other variant: not steady state
-      else:
+      elif not self.runner.traced:  # a call that compiled a step is not steady
         self.stats['steady_steps'] += step - call.previous
         self.stats['steady_secs'] += now - began
         if self.steps_per_call is None:

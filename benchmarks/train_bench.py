@@ -14,8 +14,13 @@ net, batch, optimizer (momentum 0.9, lr 0.01, fixed), loss and precision:
   fit_onednn  the same with oneDNN's kernels forced on (TF_ENABLE_ONEDNN_OPTS=1):
             how much of ours' lead is only that switch (deployment/cpu.py)
   tf_slim   the original TF-Slim code (tf_slim 1.1.0) in graph mode, ResNet-50 v1
-            from tf_slim.nets with the same small-input root (conv1 stride 1, no
-            pool1); other nets have no TF-Slim counterpart here
+            from tf_slim.nets: as it is for resnet_v1_50, with our small-input root
+            (conv1 stride 1, no pool1) for resnet_v1_50_cifar; other nets have no
+            TF-Slim counterpart here
+
+A net is a nets_factory name, trained at its own default image size, or NAME@SIZE:
+resnet_v1_50@32 is the issue-13 case, TF-Slim's ImageNet ResNet-50 (7x7/2 conv1,
+3x3/2 pool1) on 32x32 CIFAR-10 images, so its blocks run at 8x8 down to 1x1.
 
 Methods are interleaved over --repeats so all see the same load; the table gives
 images/s (mean +/- std), the ratio to fit and to TF-Slim, and the time from process
@@ -26,12 +31,13 @@ CPU such as a Zen 3): oneDNN limited to AVX2 (ONEDNN_MAX_CPU_ISA), and oneDNN on
 off as TensorFlow (fit, tf_slim) or ours (train_image_classifier.py) would choose
 on such a CPU. TF_ENABLE_ONEDNN_OPTS set by the caller applies to every method.
 
-  python benchmarks/train_bench.py --nets=resnet_v1_50_cifar --batch=128
+  python benchmarks/train_bench.py --nets=resnet_v1_50@32 --batch=128
   python benchmarks/train_bench.py --cpu=avx2 ...   # as on an AVX2-only CPU
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,8 +55,9 @@ from benchmarks import harness
 from deployment import cpu
 from slimkit import step
 
-flags.DEFINE_list('nets', ['resnet_v1_50_cifar', 'inception_v1_cifar',
-                           'mobilenet_v1_cifar', 'custom_cnn'], 'Nets to measure.')
+flags.DEFINE_list('nets', ['resnet_v1_50@32', 'resnet_v1_50_cifar',
+                           'inception_v1_cifar', 'mobilenet_v1_cifar', 'custom_cnn'],
+                  'Nets to measure: NAME or NAME@IMAGE_SIZE.')
 flags.DEFINE_integer('batch', 128, 'Global batch size.')
 flags.DEFINE_integer('steps', 20, 'Timed steps per measurement (after 1 warm-up).')
 flags.DEFINE_integer('repeats', 2, 'Measurements per net and method, interleaved.')
@@ -66,14 +73,17 @@ flags.DEFINE_string('work_dir', None, 'Where data, train dirs and logs go '
                     '(default: a temporary directory).')
 flags.DEFINE_string('worker', None, 'Internal: run one in-process measurement '
                     '(fit | fit_onednn | tf_slim) and print its result.')
-flags.DEFINE_string('net', None, 'Internal: the worker\'s net.')
+flags.DEFINE_string('net', None, 'Internal: the worker\'s net (NAME[@SIZE]).')
 FLAGS = flags.FLAGS
+flags.register_validator(
+    'nets', lambda entries: all(parse_net(e) for e in entries),
+    message='--nets: expected nets_factory names, each optionally @IMAGE_SIZE')
 
 NUM_CLASSES = 10
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 WEIGHT_DECAY = 1e-4
-SLIM_NETS = ('resnet_v1_50_cifar',)
+SLIM_NETS = ('resnet_v1_50', 'resnet_v1_50_cifar')
 STARTED = time.time()
 
 
@@ -82,14 +92,24 @@ STARTED = time.time()
 # ------------------------------------------------------------------------------
 
 
-def input_pipeline(net, dataset_dir, batch):
+def parse_net(entry):
+  """(nets_factory name, image size) of NAME or NAME@SIZE."""
+  from nets import nets_factory  # pylint: disable=g-import-not-at-top
+  name, _, size = entry.partition('@')
+  if name not in nets_factory.list_networks() or size and not size.isdigit():
+    raise flags.ValidationError('--nets: %r: expected NAME or NAME@IMAGE_SIZE, NAME '
+                                'one of nets_factory\'s' % entry)
+  return name, int(size) if size else nets_factory.default_image_size(name)
+
+
+def input_pipeline(entry, dataset_dir, batch):
   """The dataset train_image_classifier.py reads: same split, preprocessing, seed."""
   from datasets import dataset_factory  # pylint: disable=g-import-not-at-top
   from nets import nets_factory  # pylint: disable=g-import-not-at-top
   from preprocessing import preprocessing_factory  # pylint: disable=g-import-not-at-top
   from slimkit import inputs  # pylint: disable=g-import-not-at-top
   split = dataset_factory.get_split('cifar10', 'train', dataset_dir)
-  size = nets_factory.default_image_size(net)
+  net, size = parse_net(entry)
   preprocess = preprocessing_factory.get_preprocessing(
       nets_factory.preprocessing_name(net), is_training=True)
   return inputs.build_input(split, preprocess, batch, is_training=True,
@@ -103,7 +123,7 @@ def fit_worker(net, dataset_dir, batch, steps, precision):
     keras.mixed_precision.set_global_policy('mixed_' + precision)
   keras.utils.set_random_seed(0)
   dataset, size = input_pipeline(net, dataset_dir, batch)
-  model = nets_factory.build_model(net, NUM_CLASSES, (size, size, 3),
+  model = nets_factory.build_model(parse_net(net)[0], NUM_CLASSES, (size, size, 3),
                                    weight_decay=WEIGHT_DECAY)
   model = keras.Model(model.input, model.output['Logits'])
   model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM),
@@ -128,9 +148,14 @@ def _import_tf_slim():
   return tf_slim, resnet_utils, resnet_v1
 
 
-def slim_resnet_v1_50_small(images, slim, resnet_utils, resnet_v1):
-  """TF-Slim's ResNet-50 v1 with our small_input root: conv1 stride 1, no pool1."""
+def slim_resnet_v1_50(name, images, slim, resnet_utils, resnet_v1):
+  """TF-Slim's ResNet-50 v1: as it is, or with our small_input root (conv1 stride
+  1, no pool1) for resnet_v1_50_cifar."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if name == 'resnet_v1_50':
+    with slim.arg_scope(resnet_v1.resnet_arg_scope(weight_decay=WEIGHT_DECAY)):
+      logits, _ = resnet_v1.resnet_v1_50(images, NUM_CLASSES, is_training=True)
+    return tf.reshape(logits, [-1, NUM_CLASSES])
   blocks = [resnet_v1.resnet_v1_block('block1', base_depth=64, num_units=3, stride=2),
             resnet_v1.resnet_v1_block('block2', base_depth=128, num_units=4, stride=2),
             resnet_v1.resnet_v1_block('block3', base_depth=256, num_units=6, stride=2),
@@ -144,7 +169,8 @@ def slim_resnet_v1_50_small(images, slim, resnet_utils, resnet_v1):
 
 
 def tf_slim_worker(net, dataset_dir, batch, steps, precision):
-  if net not in SLIM_NETS or precision != 'float32':
+  name = parse_net(net)[0]
+  if name not in SLIM_NETS or precision != 'float32':
     return None
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.compat.v1.disable_eager_execution()
@@ -152,7 +178,7 @@ def tf_slim_worker(net, dataset_dir, batch, steps, precision):
   tf.compat.v1.set_random_seed(0)
   dataset, _ = input_pipeline(net, dataset_dir, batch)
   images, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
-  logits = slim_resnet_v1_50_small(images, slim, resnet_utils, resnet_v1)
+  logits = slim_resnet_v1_50(name, images, slim, resnet_utils, resnet_v1)
   tf.compat.v1.losses.sparse_softmax_cross_entropy(labels, logits)
   total_loss = tf.compat.v1.losses.get_total_loss()
   optimizer = tf.compat.v1.train.MomentumOptimizer(LEARNING_RATE, MOMENTUM)
@@ -213,8 +239,12 @@ def measure_worker(method, net, dataset_dir, log_path):
 
 def measure_ours(method, net, dataset_dir, work_dir, tag, steps=None):
   train_dir = os.path.join(work_dir, 'train', '%s-%s-%s' % (net, method, tag))
+  # From scratch every time: a --work_dir reused from an earlier run would
+  # resume its checkpoint and report that run's figures.
+  shutil.rmtree(train_dir, ignore_errors=True)
+  name, size = parse_net(net)
   run_flags = {
-      'model_name': net, 'dataset_name': 'cifar10', 'dataset_dir': dataset_dir,
+      'model_name': name, 'train_image_size': size, 'dataset_name': 'cifar10', 'dataset_dir': dataset_dir,
       'batch_size': FLAGS.batch, 'max_number_of_steps': 1 + (steps or FLAGS.steps),
       'optimizer': 'momentum', 'momentum': MOMENTUM, 'learning_rate': LEARNING_RATE,
       'learning_rate_decay_type': 'fixed', 'weight_decay': WEIGHT_DECAY,
@@ -291,7 +321,7 @@ def main(argv):
     results = {m: [] for m in FLAGS.methods}
     for repeat in range(FLAGS.repeats):
       for method in FLAGS.methods:
-        if method == 'tf_slim' and (net not in SLIM_NETS or
+        if method == 'tf_slim' and (parse_net(net)[0] not in SLIM_NETS or
                                     FLAGS.precision != 'float32'):
           continue
         results[method].append(measure(method, net, dataset_dir, work_dir,

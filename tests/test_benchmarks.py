@@ -285,3 +285,25 @@ def test_train_bench_tf_slim_worker_trains_slims_resnet(tiny_cifar_dir):
               '--batch=2', '--steps=1', '--dataset_dir=%s' % tiny_cifar_dir)
   result = json.loads(out.split('RESULT ')[-1])
   assert result['images_per_sec'] > 0 and result['time_to_first_step'] > 0
+
+
+def test_train_bench_net_at_an_image_size(tmp_path, tiny_cifar_dir):
+  """NAME@SIZE trains every method at that size: ours through --train_image_size,
+  TF-Slim with its stock ResNet-50 (the issue-13 case). Ours starts from scratch
+  even in a reused --work_dir."""
+  stale = tmp_path / 'train' / 'resnet_v1_50@32-ours_tf-0'
+  stale.mkdir(parents=True)
+  (stale / 'train_stats.json').write_text('{"steady_images_per_sec": 1e9}')
+  out = bench('train_bench.py', '--nets=resnet_v1_50@32', '--batch=2', '--steps=1',
+              '--repeats=1', '--methods=ours_tf,fit,tf_slim',
+              '--dataset_dir=%s' % tiny_cifar_dir, '--work_dir=%s' % tmp_path)
+  rows = [l.split()[1] for l in out.splitlines() if l.startswith('resnet_v1_50@32 ')]
+  assert rows == ['ours_tf', 'fit', 'tf_slim']
+  config = json.load(open(tmp_path / 'train' / 'resnet_v1_50@32-ours_tf-0' /
+                          'run_config.json'))
+  assert config['model_name'] == 'resnet_v1_50' and config['train_image_size'] == 32
+  stats = json.load(open(stale / 'train_stats.json'))
+  assert stats['start_step'] == 0 and stats['end_step'] == 2
+  with pytest.raises(AssertionError, match='NAME@IMAGE_SIZE'):
+    bench('train_bench.py', '--nets=custom_cnn@big', '--work_dir=%s' % tmp_path,
+          '--dataset_dir=%s' % tiny_cifar_dir)

@@ -83,7 +83,7 @@ NUM_CLASSES = 10
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 WEIGHT_DECAY = 1e-4
-SLIM_NETS = ('resnet_v1_50', 'resnet_v1_50_cifar')
+SLIM_NETS = ('resnet_v1_50', 'resnet_v1_50_cifar')  # with a TF-Slim counterpart
 STARTED = time.time()
 
 
@@ -102,18 +102,22 @@ def parse_net(entry):
   return name, int(size) if size else nets_factory.default_image_size(name)
 
 
-def input_pipeline(entry, dataset_dir, batch):
+def has_tf_slim(name, precision):
+  """Whether the tf_slim method runs for this net and precision (float32 only)."""
+  return name in SLIM_NETS and precision == 'float32'
+
+
+def input_pipeline(name, size, dataset_dir, batch):
   """The dataset train_image_classifier.py reads: same split, preprocessing, seed."""
   from datasets import dataset_factory  # pylint: disable=g-import-not-at-top
   from nets import nets_factory  # pylint: disable=g-import-not-at-top
   from preprocessing import preprocessing_factory  # pylint: disable=g-import-not-at-top
   from slimkit import inputs  # pylint: disable=g-import-not-at-top
   split = dataset_factory.get_split('cifar10', 'train', dataset_dir)
-  net, size = parse_net(entry)
   preprocess = preprocessing_factory.get_preprocessing(
-      nets_factory.preprocessing_name(net), is_training=True)
+      nets_factory.preprocessing_name(name), is_training=True)
   return inputs.build_input(split, preprocess, batch, is_training=True,
-                            image_size=size, seed=0, num_readers=4), size
+                            image_size=size, seed=0, num_readers=4)
 
 
 def fit_worker(net, dataset_dir, batch, steps, precision):
@@ -122,8 +126,9 @@ def fit_worker(net, dataset_dir, batch, steps, precision):
   if precision != 'float32':
     keras.mixed_precision.set_global_policy('mixed_' + precision)
   keras.utils.set_random_seed(0)
-  dataset, size = input_pipeline(net, dataset_dir, batch)
-  model = nets_factory.build_model(parse_net(net)[0], NUM_CLASSES, (size, size, 3),
+  name, size = parse_net(net)
+  dataset = input_pipeline(name, size, dataset_dir, batch)
+  model = nets_factory.build_model(name, NUM_CLASSES, (size, size, 3),
                                    weight_decay=WEIGHT_DECAY)
   model = keras.Model(model.input, model.output['Logits'])
   model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM),
@@ -169,14 +174,14 @@ def slim_resnet_v1_50(name, images, slim, resnet_utils, resnet_v1):
 
 
 def tf_slim_worker(net, dataset_dir, batch, steps, precision):
-  name = parse_net(net)[0]
-  if name not in SLIM_NETS or precision != 'float32':
+  name, size = parse_net(net)
+  if not has_tf_slim(name, precision):
     return None
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.compat.v1.disable_eager_execution()
   slim, resnet_utils, resnet_v1 = _import_tf_slim()
   tf.compat.v1.set_random_seed(0)
-  dataset, _ = input_pipeline(net, dataset_dir, batch)
+  dataset = input_pipeline(name, size, dataset_dir, batch)
   images, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
   logits = slim_resnet_v1_50(name, images, slim, resnet_utils, resnet_v1)
   tf.compat.v1.losses.sparse_softmax_cross_entropy(labels, logits)
@@ -244,7 +249,8 @@ def measure_ours(method, net, dataset_dir, work_dir, tag, steps=None):
   shutil.rmtree(train_dir, ignore_errors=True)
   name, size = parse_net(net)
   run_flags = {
-      'model_name': name, 'train_image_size': size, 'dataset_name': 'cifar10', 'dataset_dir': dataset_dir,
+      'model_name': name, 'train_image_size': size, 'dataset_name': 'cifar10',
+      'dataset_dir': dataset_dir,
       'batch_size': FLAGS.batch, 'max_number_of_steps': 1 + (steps or FLAGS.steps),
       'optimizer': 'momentum', 'momentum': MOMENTUM, 'learning_rate': LEARNING_RATE,
       'learning_rate_decay_type': 'fixed', 'weight_decay': WEIGHT_DECAY,
@@ -321,8 +327,8 @@ def main(argv):
     results = {m: [] for m in FLAGS.methods}
     for repeat in range(FLAGS.repeats):
       for method in FLAGS.methods:
-        if method == 'tf_slim' and (parse_net(net)[0] not in SLIM_NETS or
-                                    FLAGS.precision != 'float32'):
+        if method == 'tf_slim' and not has_tf_slim(parse_net(net)[0],
+                                                   FLAGS.precision):
           continue
         results[method].append(measure(method, net, dataset_dir, work_dir,
                                        str(repeat)))

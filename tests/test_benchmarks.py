@@ -294,6 +294,7 @@ def test_train_bench_net_at_an_image_size(tmp_path, tiny_cifar_dir):
   stale = tmp_path / 'train' / 'resnet_v1_50@32-ours_tf-0'
   stale.mkdir(parents=True)
   (stale / 'train_stats.json').write_text('{"steady_images_per_sec": 1e9}')
+  (stale / 'left_by_an_earlier_run').write_text('')
   out = bench('train_bench.py', '--nets=resnet_v1_50@32', '--batch=2', '--steps=1',
               '--repeats=1', '--methods=ours_tf,fit,tf_slim',
               '--dataset_dir=%s' % tiny_cifar_dir, '--work_dir=%s' % tmp_path)
@@ -304,6 +305,7 @@ def test_train_bench_net_at_an_image_size(tmp_path, tiny_cifar_dir):
   assert config['model_name'] == 'resnet_v1_50' and config['train_image_size'] == 32
   stats = json.load(open(stale / 'train_stats.json'))
   assert stats['start_step'] == 0 and stats['end_step'] == 2
+  assert not (stale / 'left_by_an_earlier_run').exists()
   with pytest.raises(AssertionError, match='NAME@IMAGE_SIZE'):
     bench('train_bench.py', '--nets=custom_cnn@big', '--work_dir=%s' % tmp_path,
           '--dataset_dir=%s' % tiny_cifar_dir)

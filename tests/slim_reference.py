@@ -130,6 +130,28 @@ REFERENCES = {
 }
 
 
+def _add_family_references():
+  """Merges REFERENCES of the family modules beside this one (slim_reference_*.py).
+
+  One module per net family keeps each reference next to its own helpers.
+  """
+  import glob
+  import importlib
+  import os
+  here = os.path.dirname(os.path.abspath(__file__))
+  if here not in sys.path:
+    sys.path.insert(0, here)
+  for path in sorted(glob.glob(os.path.join(here, 'slim_reference_*.py'))):
+    module = importlib.import_module(os.path.basename(path)[:-3])
+    clash = set(module.REFERENCES) & set(REFERENCES)
+    if clash:
+      raise ValueError('%s redefines references %s' % (path, sorted(clash)))
+    REFERENCES.update(module.REFERENCES)
+
+
+_add_family_references()
+
+
 def random_value(name, shape, rng):
   """A value of the right scale for a variable of TF-Slim's name."""
   leaf = name.split('/')[-1].split(':')[0]

@@ -14,7 +14,7 @@ from slimkit import cli  # first: sets up TensorFlow (C++ logging, oneDNN)
 
 from absl import flags  # pylint: disable=g-bad-import-order
 
-from slimkit import errors
+from common import errors
 from slimkit import manifest
 
 flags.DEFINE_string('saved_model', None,

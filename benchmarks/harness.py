@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 from deployment import cpu
-from slimkit import errors
+from common import errors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATASETS = os.path.join(os.path.dirname(ROOT), 'shared', 'datasets')

@@ -35,7 +35,7 @@ from datasets import dataset_factory
 from nets import nets_factory
 from preprocessing import preprocessing_factory
 from slimkit import cli
-from slimkit import errors
+from common import errors
 from slimkit import inputs
 
 # (dataset, split, preprocessing, net, image size, batch size)

@@ -33,7 +33,7 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 from benchmarks import cli_runs
 from benchmarks import harness
 from slimkit import cli
-from slimkit import errors
+from common import errors
 from slimkit import presets
 
 MODEL = 'custom_cnn'

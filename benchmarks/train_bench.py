@@ -53,7 +53,7 @@ from absl import flags
 from benchmarks import cli_runs
 from benchmarks import harness
 from deployment import cpu
-from slimkit import step
+from slimkit import jit_trial
 
 flags.DEFINE_list('nets', ['resnet_v1_50@32', 'resnet_v1_50_cifar',
                            'inception_v1_cifar', 'mobilenet_v1_cifar', 'custom_cnn'],
@@ -305,7 +305,7 @@ def main(argv):
   os.makedirs(os.path.join(work_dir, 'logs'), exist_ok=True)
   # auto's decisions: measured once in this work dir, as a user's first run
   # stores them for every later run on the machine.
-  os.environ['SLIM_CONV_GRAD_CACHE'] = os.path.join(work_dir, 'conv_grad')
+  os.environ['SLIMKIT_CACHE'] = os.path.join(work_dir, 'cache')
   dataset_dir = harness.converted('cifar10', work_dir, dataset_dir=FLAGS.dataset_dir)
   print(machine_line())
   if FLAGS.cpu == 'avx2':
@@ -323,7 +323,7 @@ def main(argv):
     if 'ours_auto' in FLAGS.methods:  # fills the decision cache, untimed
       # Long enough for --jit_compile=auto to try XLA, as a user's first run.
       measure('ours_auto', net, dataset_dir, work_dir, 'warm',
-              steps=max(FLAGS.steps, step.JIT_TRIAL_MIN_STEPS))
+              steps=max(FLAGS.steps, jit_trial.JIT_TRIAL_MIN_STEPS))
     results = {m: [] for m in FLAGS.methods}
     for repeat in range(FLAGS.repeats):
       for method in FLAGS.methods:

@@ -11,6 +11,7 @@ import re
 
 from absl import logging
 
+from common import errors
 from datasets import cifar10
 from datasets import dataset_info
 from datasets import download
@@ -19,7 +20,6 @@ from datasets import image_folder
 from datasets import imagenet
 from datasets import mnist
 from datasets import tfrecords
-from slimkit import errors
 
 DATASETS = {'cifar10': cifar10, 'mnist': mnist, 'flowers': flowers,
             'image_folder': image_folder, 'imagenet': imagenet}

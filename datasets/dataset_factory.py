@@ -10,6 +10,7 @@ import os
 
 import tensorflow as tf
 
+from common import errors
 from datasets import dataset_info
 from datasets import imagenet
 from datasets import imagenet_records
@@ -58,7 +59,6 @@ class DatasetSplit:
     record's length and CRC; after an error other than a DataLossError (an image
     that does not decode, a record that is not an Example) it also parses them.
     """
-    from slimkit import errors  # pylint: disable=g-import-not-at-top
     parse = exc is not None and not isinstance(exc, tf.errors.DataLossError)
     for path in self.files:
       if not os.path.isfile(path):

@@ -6,7 +6,7 @@ import json
 import os
 import re
 
-from slimkit import run_config
+from common import files
 
 INFO_FILE = 'dataset_info.json'
 LABELS_FILE = 'labels.txt'
@@ -18,7 +18,7 @@ def info_path(dataset_dir):
 
 def read_info(dataset_dir):
   """dataset_info.json as a dict, or None when the folder holds no finished dataset."""
-  return run_config.read_json(info_path(dataset_dir),
+  return files.read_json(info_path(dataset_dir),
                               'convert the dataset again with --overwrite')
 
 
@@ -27,13 +27,13 @@ def write_info(dataset_dir, info):
   # Lists of numbers (class counts, image shape) on one line each.
   text = re.sub(r'\[\s+([-\d.,\s]+?)\s+\]',
                 lambda m: '[%s]' % ' '.join(m.group(1).split()), text)
-  run_config.write_text_atomic(info_path(dataset_dir), text + '\n')
+  files.write_text_atomic(info_path(dataset_dir), text + '\n')
 
 
 def write_labels(dataset_dir, class_names):
   """'<id>:<name>' per line, as TF-Slim's dataset_utils.write_label_file."""
   text = ''.join('%d:%s\n' % (i, name) for i, name in enumerate(class_names))
-  run_config.write_text_atomic(os.path.join(dataset_dir, LABELS_FILE), text)
+  files.write_text_atomic(os.path.join(dataset_dir, LABELS_FILE), text)
 
 
 def read_labels(dataset_dir):

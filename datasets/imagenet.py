@@ -22,9 +22,9 @@ import re
 
 from absl import logging
 
+from common import errors
 from datasets import image_tree
 from datasets import plan
-from slimkit import errors
 
 NAME = 'imagenet'
 REMOTES = []

@@ -9,8 +9,8 @@ import os
 import re
 import struct
 
+from common import errors
 from datasets import imagenet
-from slimkit import errors
 
 SHARD = re.compile(r'^(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<total>\d{5})$')
 OFFICIAL_SHARDS = {'train': 1024, 'validation': 128}  # build_imagenet_data.py's defaults

@@ -4,16 +4,15 @@ Like cuDNN's benchmark mode: the first time a conv geometry (shapes, strides,
 padding, dtype) is traced, each applicable formulation of its input and filter
 gradients (nets/conv_grad.py) runs a few times on random tensors of those shapes,
 results are checked against TensorFlow's own kernels, and the fastest correct
-one is kept. Decisions are cached per machine in a JSON file (CPU model and
-flags, oneDNN settings, TF version), so later runs skip the measuring.
-
-The cache directory is $SLIM_CONV_GRAD_CACHE, else ~/.cache/tf-slim-keras.
+one is kept. Decisions are cached per machine (CPU model and flags, oneDNN
+settings, TF version) in the tuning cache (common/tuning.py), so later runs skip
+the measuring; a cached method that is no longer a candidate is measured again.
+The measurement runs on at most MEASURE_BATCH images of the batch, so a huge
+batch never allocates its full activations here.
 """
 
 import contextlib
 import functools
-import hashlib
-import json
 import os
 import platform
 import time
@@ -22,9 +21,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from common import tuning
 from deployment import cpu
 from nets import conv_grad
-from slimkit import run_config
 
 # A formulation must beat TF's kernel by this factor to replace it: near-ties
 # are noise, and TF's own kernel is the well-trodden path.
@@ -33,8 +32,12 @@ TIMED_RUNS = 3
 BUDGET_SECS = 0.3  # per formulation, after its first (tracing) call
 TOLERANCE = {'float32': 1e-4, 'float64': 1e-9}
 LOW_PRECISION_TOLERANCE = 3e-2  # bfloat16 / float16 (8 / 11 mantissa bits)
+# Images of the batch the measurement runs on: the relative speed of the
+# formulations settles well below this, and memory stays bounded.
+MEASURE_BATCH = 32
 
 _decisions = {}  # in this process: key -> {'dx': method, 'dw': method, ...}
+_measured = []  # (key, seconds) measured, not read from the cache, since last taken
 _forced = []  # see forced()
 
 
@@ -108,12 +111,16 @@ def choose(g):
   """{'dx': method, 'dw': method, 'ms': {...}} for the geometry on this device."""
   key = '%s on %s' % (g.key(), device_kind())
   if key not in _decisions:
-    cached = read_cache().get(key)
-    if cached is None:
+    cached = cache().get(key)
+    dx_methods, dw_methods = conv_grad.candidates(g)
+    if cached is None or cached['dx'] not in dx_methods or \
+        cached['dw'] not in dw_methods:
+      began = time.perf_counter()
       with tf.init_scope():  # measure eagerly, even while tracing a step
         cached = measure(g)
-      update_cache({key: cached})
-      logging.info('conv gradients, %s: %s', key, describe(cached))
+      cache().update({key: cached})
+      logging.debug('conv gradients, %s: %s', key, describe(cached))
+      _measured.append((key, time.perf_counter() - began))
     _decisions[key] = cached
   return _decisions[key]
 
@@ -132,7 +139,13 @@ def device_kind():
 
 
 def measure(g):
-  """Times every applicable formulation; returns the decision with its times."""
+  """Times every applicable formulation; returns the decision with its times.
+
+  Runs on the first MEASURE_BATCH images of the batch (the key keeps the real one).
+  """
+  if g.x_shape[0] > MEASURE_BATCH:
+    g = g._replace(x_shape=(MEASURE_BATCH,) + g.x_shape[1:],
+                   y_shape=(MEASURE_BATCH,) + g.y_shape[1:])
   rng = np.random.default_rng(0)
   dtype = tf.as_dtype(g.dtype)
 
@@ -198,7 +211,7 @@ def _time(fn, args, best=None):
 
 
 # ------------------------------------------------------------------------------
-# The per-machine cache file.
+# The per-machine cache.
 # ------------------------------------------------------------------------------
 
 
@@ -216,31 +229,25 @@ def machine():
       'gpus': [d.name for d in tf.config.list_physical_devices('GPU')]}
 
 
-def cache_path():
-  root = os.environ.get('SLIM_CONV_GRAD_CACHE') or os.path.join(
-      os.path.expanduser('~'), '.cache', 'tf-slim-keras')
-  digest = hashlib.sha1(json.dumps(machine(), sort_keys=True).encode()).hexdigest()
-  return os.path.join(root, 'conv_grad-%s.json' % digest[:12])
+def _valid(entry):
+  return (entry['dx'] in conv_grad.DX_METHODS + conv_grad.DEPTHWISE_DX_METHODS and
+          entry['dw'] in conv_grad.DW_METHODS + conv_grad.DEPTHWISE_DW_METHODS and
+          isinstance(entry['ms'], dict))
 
 
-def read_cache():
-  try:
-    with open(cache_path()) as f:
-      return json.load(f).get('decisions', {})
-  except (OSError, ValueError):
-    return {}  # no cache yet, or unreadable: measure again
+def cache():
+  return tuning.Cache('conv_grad', machine(), _valid)
 
 
-def update_cache(entries):
-  """Adds decisions to the machine's cache file (atomic replace; best effort)."""
-  path = cache_path()
-  decisions = read_cache()
-  decisions.update(entries)
-  try:
-    run_config.write_json_atomic(path, {'machine': machine(),
-                                        'decisions': decisions})
-  except OSError as e:  # a read-only home must not stop training
-    logging.warning('conv gradients: cannot write the cache %s: %s', path, e)
+def take_measured():
+  """(geometries measured, seconds) since the last call, and logs one line if any."""
+  count, seconds = len(_measured), sum(t for _, t in _measured)
+  del _measured[:]
+  if count:
+    logging.info('conv gradients: measured the fastest kernels of %d conv shapes '
+                 'in %.1f s, once for this machine (cached in %s)', count, seconds,
+                 cache().path)
+  return count, seconds
 
 
 def clear():

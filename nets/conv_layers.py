@@ -14,8 +14,8 @@ import contextlib
 
 import keras
 
+from common import errors
 from nets import conv_grad_auto
-from slimkit import errors
 
 MODES = ('auto', 'tf')
 _mode = ['tf']

@@ -20,8 +20,8 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from common import errors
 from nets import scopes
-from slimkit import errors
 from slimkit import slim_checkpoint
 
 CHECKPOINT_NAME = 'ckpt'

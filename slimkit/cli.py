@@ -23,7 +23,7 @@ from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-positio
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from slimkit import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
+from common import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 EXIT_BAD_INPUT = 1
 EXIT_INTERRUPTED = 130

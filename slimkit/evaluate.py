@@ -37,16 +37,17 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from common import errors
+from common import files
 from datasets import dataset_factory
 from deployment import model_deploy
 from nets import nets_factory
 from preprocessing import preprocessing_factory
 from slimkit import checkpoints
-from slimkit import errors
 from slimkit import inputs
 from slimkit import run_config as run_config_lib
 from slimkit import slim_checkpoint
-from slimkit import step
+from slimkit import jit_trial
 from slimkit import summaries
 
 TOP_K = 5
@@ -192,7 +193,7 @@ class Evaluator(object):
           (setup.image_size, setup.image_size, setup.channels), **setup.net_options)
     spec = tf.TensorSpec([None, setup.image_size, setup.image_size, setup.channels],
                          tf.float32)
-    jit = step.jit_setting(config.get('jit_compile')) is True  # auto: no XLA here
+    jit = jit_trial.setting(config.get('jit_compile')) is True  # auto: no XLA here
     self.logits_fn = tf.function(self._logits, input_signature=[spec], jit_compile=jit)
     preprocess_fn = preprocessing_factory.get_preprocessing(
         setup.preprocessing_name, is_training=False, **setup.preprocess_options)
@@ -286,7 +287,7 @@ def write_result(eval_dir, writer, result):
                         'eval/Loss': result['metrics']['loss']})
   writer.flush()
   path = result_path(eval_dir, step)
-  run_config_lib.write_json_atomic(path, result)
+  files.write_json_atomic(path, result)
   return path
 
 

@@ -30,12 +30,13 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from common import errors
+from common import files
 from datasets import dataset_factory
 from datasets import dataset_info
 from datasets import imagenet
 from nets import nets_factory
 from slimkit import checkpoints
-from slimkit import errors
 from slimkit import manifest
 from slimkit import run_config as run_config_lib
 from slimkit import slim_checkpoint
@@ -241,7 +242,7 @@ def run(config):
                    'moving_average': use_ema, 'quantized_tflite': bool(
                        config.get('tflite') and config.get('quantize')),
                    'files': manifest.digests(tmp)})  # checked by classify_image.py
-    run_config_lib.write_json_atomic(os.path.join(tmp, CONFIG_FILE), record)
+    files.write_json_atomic(os.path.join(tmp, CONFIG_FILE), record)
     _replace_dir(tmp, output)
   finally:
     shutil.rmtree(tmp, ignore_errors=True)

@@ -20,6 +20,7 @@ from absl import logging
 import keras
 import tqdm
 
+from common import files
 from deployment import cpu
 from nets import scopes
 from slimkit import checkpoints
@@ -254,4 +255,4 @@ class StatsFile(Hook):
         'onednn': cpu.onednn_enabled(),
         'jit_compile': loop.runner.jit,  # 'auto' if the run ended while measuring
         'mixed_precision': keras.mixed_precision.global_policy().name})
-    run_config_lib.write_json_atomic(self.path, stats)
+    files.write_json_atomic(self.path, stats)

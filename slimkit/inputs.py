@@ -40,8 +40,8 @@ import numbers
 
 import tensorflow as tf
 
+from common import errors
 from preprocessing import seeds as seeds_lib
-from slimkit import errors
 
 AUTOTUNE = tf.data.AUTOTUNE
 CACHE_MAX_DECODED_BYTES = 2**30         # auto-cache fixed-size sets up to this

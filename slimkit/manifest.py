@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 
-from slimkit import errors
+from common import errors
 
 EXPORT_RECORD = 'export_config.json'  # export's record, with the digests under 'files'
 _CHUNK = 1 << 20

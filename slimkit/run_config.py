@@ -4,16 +4,17 @@ Training writes `<train_dir>/run_config.json` (the resolved flags plus the model
 name, class count, image size and channels). Evaluation, export and a distillation
 teacher read it back with `read()` and rebuild the same net with `resolve_net()`:
 a flag the user gave wins, else the train run's value, else the net's default.
-
-The atomic writers live here too, for every JSON or text file the project writes
-beside its outputs. Module import stays free of TensorFlow (the dataset converter
-uses the writers); the resolvers import the nets when called.
 """
 
 import collections
-import json
 import os
-import tempfile
+
+import tensorflow as tf
+
+from common.files import read_json
+from common.files import write_json_atomic
+from nets import nets_factory
+from preprocessing import preprocessing_factory
 
 FILE = 'run_config.json'
 
@@ -27,40 +28,6 @@ PREPROCESS_OPTIONS = ('use_grayscale', 'grayscale_formula', 'image_filter',
 NetSetup = collections.namedtuple('NetSetup', [
     'model_name', 'image_size', 'preprocessing_name', 'preprocess_options',
     'net_options'])
-
-
-def write_text_atomic(path, text):
-  """Writes beside path and renames: a reader never sees a half-written file."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path), dir=directory)
-  try:
-    with os.fdopen(fd, 'w') as f:
-      f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
-def write_json_atomic(path, obj):
-  write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + '\n')
-
-
-def read_json(path, fix):
-  """A JSON file we wrote, or None when it is not there; damage is one line.
-
-  fix: what the user should do about a damaged file.
-  """
-  if not os.path.isfile(path):
-    return None
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except ValueError as e:
-    raise ValueError('%s is damaged (%s); %s' % (path, e, fix)) from e
 
 
 def train_dir_of(checkpoint_path):
@@ -125,7 +92,6 @@ def resolve_net(config, run_config, model_name, image_size_flag=None):
   config: the script's flag values (with 'explicit_flags'); model_name and
   image_size_flag are passed apart because their flag names differ per script.
   """
-  from nets import nets_factory  # pylint: disable=g-import-not-at-top
   spec = nets_factory.get_spec(model_name)  # unknown names fail before any work
   values = trained_settings(config, run_config)
   image_size = int(image_size_flag or (run_config or {}).get('image_size') or
@@ -137,14 +103,12 @@ def resolve_net(config, run_config, model_name, image_size_flag=None):
 
 
 def preprocess_fn(setup, is_training=False):
-  from preprocessing import preprocessing_factory  # pylint: disable=g-import-not-at-top
   return preprocessing_factory.get_preprocessing(
       setup.preprocessing_name, is_training=is_training, **setup.preprocess_options)
 
 
 def output_channels(setup, input_channels):
   """Channels the eval preprocessing gives (1 with --use_grayscale), read by tracing."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   fn = preprocess_fn(setup)
   size = setup.image_size
   traced = tf.function(lambda image: fn(image, size, size))

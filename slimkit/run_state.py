@@ -13,10 +13,10 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from common import errors
 from nets import nets_factory
 from nets import scopes
 from slimkit import checkpoints
-from slimkit import errors
 from slimkit import learning_rate as learning_rate_lib
 from slimkit import optimizers
 

@@ -24,10 +24,10 @@ import shutil
 import keras
 import tensorflow as tf
 
+from common import errors
 from datasets import archive
 from datasets import download
 from nets import scopes
-from slimkit import errors
 
 BASE_URL = 'http://download.tensorflow.org/models/'
 EMA_SUFFIX = '/ExponentialMovingAverage'

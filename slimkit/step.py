@@ -8,18 +8,20 @@ than once per step, and the host reads back one small vector per call (the last
 step's values, which is also the NaN check).
 """
 
-import json
 import time
 
-from absl import logging
 import tensorflow as tf
 
 from nets import conv_grad_auto
 from slimkit import distill
+from slimkit import jit_trial
 
 # Order of the values the step returns (summed over replicas).
-METRICS = ('total_loss', 'cross_entropy', 'regularization_loss', 'distillation_loss',
-           'correct')
+METRICS = ('total_loss', 'cross_entropy', 'aux_loss', 'regularization_loss',
+           'distillation_loss', 'correct')
+
+# TF-Slim's train_image_classifier.py weighs an auxiliary head's cross-entropy so.
+AUX_LOSS_WEIGHT = 0.4
 
 
 def targets_for(labels, num_classes, label_smoothing=0.0):
@@ -39,6 +41,8 @@ def compute_losses(end_points, targets, regularization_losses, global_batch_size
 
   Cross-entropy terms are summed over the replica's examples and divided by the
   GLOBAL batch; the regularization loss is divided by the number of replicas.
+  A net with an auxiliary head (end_points['AuxLogits']: Inception V3/V4,
+  Inception-ResNet-v2, NASNet) adds AUX_LOSS_WEIGHT times its cross-entropy.
   distillation: None, or (teacher logits, temperature, weight): the total then has
   (1 - weight) * cross_entropy + weight * distillation_loss (slimkit/distill.py).
   """
@@ -47,7 +51,10 @@ def compute_losses(end_points, targets, regularization_losses, global_batch_size
         targets, tf.cast(logits, tf.float32))
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
 
-  losses = {'cross_entropy': cross_entropy(end_points['Logits'])}
+  losses = {'cross_entropy': cross_entropy(end_points['Logits']),
+            'aux_loss': tf.constant(0.0)}
+  if 'AuxLogits' in end_points:
+    losses['aux_loss'] = AUX_LOSS_WEIGHT * cross_entropy(end_points['AuxLogits'])
   regularization = tf.constant(0.0)
   if regularization_losses:
     regularization = tf.nn.scale_regularization_loss(
@@ -60,7 +67,7 @@ def compute_losses(end_points, targets, regularization_losses, global_batch_size
     losses['distillation_loss'] = distill.distillation_loss(
         end_points['Logits'], teacher_logits, temperature, global_batch_size)
     fit = (1.0 - weight) * fit + weight * losses['distillation_loss']
-  losses['total_loss'] = fit + regularization
+  losses['total_loss'] = fit + losses['aux_loss'] + regularization
   return losses
 
 
@@ -93,29 +100,14 @@ def train_step(state, images, labels, label_smoothing=0.0, distillation=None):
   return tf.stack([losses[name] for name in METRICS[:-1]] + [correct])
 
 
-# --jit_compile=auto: a run with at least this many steps left tries XLA.
-JIT_TRIAL_MIN_STEPS = 20
-JIT_TRIAL_CALLS = 2  # timed calls of each variant, after its tracing call
-JIT_MARGIN = 1.05  # XLA must be this much faster to be kept
-
-
-def jit_setting(value):
-  """'auto', True or False from --jit_compile (or an older run's boolean)."""
-  if value is None or isinstance(value, bool):
-    return bool(value)
-  value = str(value).lower()
-  return 'auto' if value == 'auto' else value in ('true', '1', 'yes')
-
-
 class Runner(object):
   """Runs train_step on the devices, num_steps per call, for the host loop.
 
   coordinator: a ClusterCoordinator with parameter servers (the workers then
   share each call's steps, asynchronously), else None.
-  --jit_compile=auto: the step with and without XLA take turns on the first calls
-  (both are real training steps on the same variables); the faster is kept and
-  cached per machine, net, batch and precision. Runs too short to repay a compile,
-  and multi-process runs (whose workers must make identical calls), go without.
+  --jit_compile=auto: slimkit/jit_trial.py picks the variant of each call until it
+  has decided; runs too short to repay a compile, and multi-process runs (whose
+  workers must make identical calls), go without.
   """
 
   def __init__(self, state, config, coordinator=None, num_workers=1):
@@ -134,63 +126,30 @@ class Runner(object):
       return train_step(state, images, labels, smoothing, distillation)
     self.step_fns = {False: step_fn, True: tf.function(step_fn, jit_compile=True)}
     self.loop_fns = {}
-    self.jit = jit_setting(config.get('jit_compile'))
     self.trial = None
-    if self.jit == 'auto':
-      self.jit_key = 'jit_compile %s' % json.dumps([
+    jit = jit_trial.setting(config.get('jit_compile'))
+    if jit == 'auto':
+      multi_process = coordinator is not None or num_workers > 1 or isinstance(
+          self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+      self.trial = jit_trial.Trial([
           config.get('model_name'), state.global_batch,
           state.strategy.num_replicas_in_sync, list(state.input_shape),
           str(state.model.dtype_policy.name), config.get('conv_gradients'),
-          bool(state.teacher)])
-      cached = conv_grad_auto.read_cache().get(self.jit_key)
-      if cached is not None:
-        self.jit = cached['jit']
-        logging.info('--jit_compile=auto: %s (cached: %s)', 'XLA' if self.jit else
-                     'no XLA', self._describe(cached['secs_per_step']))
-      elif coordinator is not None or num_workers > 1 or (
-          isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)):
-        self.jit = False
-        logging.info('--jit_compile=auto: no XLA (not measured in a multi-process '
-                     'run; set --jit_compile=true to compile)')
-      else:
-        self.trial = {False: [], True: []}  # seconds per step of timed calls
+          bool(state.teacher)], multi_process)
+    self.fixed_jit = None if jit == 'auto' else jit
+
+  @property
+  def jit(self):
+    """True/False, or 'auto' while the trial is still measuring."""
+    if self.fixed_jit is not None:
+      return self.fixed_jit
+    return 'auto' if self.trial.decided is None else self.trial.decided
 
   def loop_fn(self, jit):
     if jit not in self.loop_fns:
       step_fn = self.step_fns[jit]
       self.loop_fns[jit] = tf.function(lambda it, n: self._steps(it, n, step_fn))
     return self.loop_fns[jit]
-
-  @staticmethod
-  def _describe(secs):
-    return 'XLA %.3g s/step, without %.3g s/step' % (secs['True'], secs['False'])
-
-  def _trial_variant(self, remaining):
-    """The variant the next call runs while --jit_compile=auto is measuring."""
-    if not self.loop_fns and remaining is not None and (
-        remaining < JIT_TRIAL_MIN_STEPS):
-      # A short run: not worth a compile; nothing is cached.
-      logging.info('--jit_compile=auto: no XLA (a run of %d steps is too short to '
-                   'try it)', remaining)
-      self.trial, self.jit = None, False
-      return False
-    # Untraced variants first, then alternate, the one with fewer timings first.
-    for jit in (False, True):
-      if jit not in self.loop_fns:
-        return jit
-    return min((False, True), key=lambda j: len(self.trial[j]))
-
-  def _record_trial(self, jit, seconds, num_steps):
-    self.trial[jit].append(seconds / num_steps)
-    if min(len(t) for t in self.trial.values()) < JIT_TRIAL_CALLS:
-      return
-    secs = {str(j): min(t) for j, t in self.trial.items()}
-    self.jit = secs['True'] * JIT_MARGIN < secs['False']
-    self.trial = None
-    conv_grad_auto.update_cache({self.jit_key: {'jit': self.jit,
-                                                 'secs_per_step': secs}})
-    logging.info('--jit_compile=auto: %s (measured: %s; cached for this machine)',
-                 'XLA' if self.jit else 'no XLA', self._describe(secs))
 
   def iterator(self, dataset):
     """An iterator over the distributed input.
@@ -234,26 +193,33 @@ class Runner(object):
 
     remaining: steps left in the run (None: unbounded), for --jit_compile=auto.
     """
-    jit = self.jit
-    if self.trial is not None:
-      jit = self._trial_variant(remaining)
-    self.traced = jit not in self.loop_fns
-    loop_fn = self.loop_fn(jit)
-    if self.coordinator is None:
+    if self.coordinator is not None:
+      return self._call_workers(iterator, num_steps)
+    while True:
+      measuring = self.trial is not None and self.trial.decided is None
+      jit = self.jit
+      if measuring:
+        jit = self.trial.variant(set(self.loop_fns), remaining)
+      self.traced = jit not in self.loop_fns
+      loop_fn = self.loop_fn(jit)
       began = time.perf_counter()
       try:
         metrics = loop_fn(iterator, tf.constant(num_steps, tf.int32)).numpy()
       except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError) as e:
-        if not (self.trial is not None and jit and self.traced):
+        if not (measuring and jit and self.traced):
           raise
-        # XLA cannot compile this step here: train on without it.
-        logging.warning('--jit_compile=auto: no XLA (it failed to compile the '
-                        'step: %s)', str(e).splitlines()[0][:200])
-        self.trial, self.jit = None, False
-        return self(iterator, num_steps, remaining)
-      if self.trial is not None and not self.traced:
-        self._record_trial(jit, time.perf_counter() - began, num_steps)
+        self.trial.failed(e)  # XLA cannot compile this step here: train without
+        continue
+      if self.traced:
+        conv_grad_auto.take_measured()
+      elif measuring:
+        self.trial.record(jit, time.perf_counter() - began, num_steps)
       return metrics
+
+  def _call_workers(self, iterator, num_steps):
+    """Parameter servers: the workers share the call's steps, asynchronously."""
+    loop_fn = self.loop_fn(self.jit is True)
+    self.traced = False
     workers = self.num_workers
     shares = [num_steps // workers + (i < num_steps % workers) for i in range(workers)]
     results = [self.coordinator.schedule(loop_fn,

@@ -26,6 +26,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from common import errors
 from datasets import dataset_factory
 from deployment import cpu
 from deployment import model_deploy
@@ -34,7 +35,6 @@ from preprocessing import augment
 from preprocessing import preprocessing_factory
 from slimkit import checkpoints
 from slimkit import distill
-from slimkit import errors
 from slimkit import hooks as hooks_lib
 from slimkit import inputs
 from slimkit import learning_rate as learning_rate_lib

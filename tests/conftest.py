@@ -39,7 +39,7 @@ from datasets import cifar10
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # Training measures conv gradient formulations (--conv_gradients=auto); the tests'
 # decisions go to a directory of their own, shared with their subprocesses.
-os.environ.setdefault('SLIM_CONV_GRAD_CACHE', tempfile.mkdtemp(prefix='conv_grad_'))
+os.environ.setdefault('SLIMKIT_CACHE', tempfile.mkdtemp(prefix='conv_grad_'))
 
 CIFAR_CLASSES = list(cifar10.CLASS_NAMES)
 FLOWER_CLASSES = ['daisy', 'dandelion', 'roses', 'sunflowers', 'tulips']

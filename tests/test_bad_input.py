@@ -22,7 +22,7 @@ from conftest import train_config
 from datasets import image_tree
 from slimkit import checkpoints
 from slimkit import cli
-from slimkit import errors
+from common import errors
 from slimkit import evaluate
 from slimkit import export
 from slimkit import train

@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import train_config
+from common import tuning
 from nets import conv_grad
 from nets import conv_grad_auto
 from nets import conv_layers
@@ -110,7 +111,7 @@ def _alternatives(g):
 
 
 def test_auto_measures_once_then_reads_the_machines_cache(tmp_path, monkeypatch):
-  monkeypatch.setenv('SLIM_CONV_GRAD_CACHE', str(tmp_path))
+  monkeypatch.setenv('SLIMKIT_CACHE', str(tmp_path))
   conv_grad_auto.clear()
   g = conv_grad.Geometry(False, (4, 4, 4, 8), (3, 3, 8, 8), (4, 4, 4, 8), (1, 1),
                          (1, 1), 'SAME', 'float32')
@@ -118,15 +119,64 @@ def test_auto_measures_once_then_reads_the_machines_cache(tmp_path, monkeypatch)
   dx_methods, dw_methods = conv_grad.candidates(g)
   assert decision['dx'] in dx_methods and decision['dw'] in dw_methods
   assert set(decision['ms']['dx']) == set(dx_methods)  # all correct, all timed
-  with open(conv_grad_auto.cache_path()) as f:
+  with open(conv_grad_auto.cache().path) as f:
     stored = json.load(f)
+  assert stored['schema'] == tuning.SCHEMA and stored['kind'] == 'conv_grad'
   assert stored['machine']['tensorflow'] == tf.__version__
-  assert list(stored['decisions'].values()) == [decision]
+  assert list(stored['entries'].values()) == [decision]
   # Another process (here: a cleared one) reuses the file without measuring.
   conv_grad_auto.clear()
   monkeypatch.setattr(conv_grad_auto, 'measure', lambda g: pytest.fail('measured'))
   assert conv_grad_auto.choose(g) == decision
   conv_grad_auto.clear()
+
+
+def _stored(entries, schema):
+  with open(conv_grad_auto.cache().path, 'w') as f:
+    json.dump({'schema': schema, 'kind': 'conv_grad', 'machine': {},
+               'entries': entries}, f)
+
+
+@pytest.mark.parametrize('damage', ['renamed method', 'missing field', 'old schema',
+                                    'not json'])
+def test_a_stale_or_damaged_cache_entry_is_measured_again(tmp_path, monkeypatch,
+                                                          damage):
+  monkeypatch.setenv('SLIMKIT_CACHE', str(tmp_path))
+  conv_grad_auto.clear()
+  g = conv_grad.Geometry(False, (2, 4, 4, 8), (1, 1, 8, 8), (2, 4, 4, 8), (1, 1),
+                         (1, 1), 'SAME', 'float32')
+  key = '%s on %s' % (g.key(), conv_grad_auto.device_kind())
+  good = {'dx': 'tf', 'dw': 'tf', 'ms': {'dx': {}, 'dw': {}}}
+  os.makedirs(os.path.dirname(conv_grad_auto.cache().path))
+  if damage == 'renamed method':
+    _stored({key: dict(good, dx='matmul_v0')}, tuning.SCHEMA)
+  elif damage == 'missing field':
+    _stored({key: {'dx': 'tf', 'ms': {}}}, tuning.SCHEMA)
+  elif damage == 'old schema':
+    _stored({key: good}, tuning.SCHEMA - 1)
+  else:
+    with open(conv_grad_auto.cache().path, 'w') as f:
+      f.write('{"schema": 1, "entr')
+  measured = []
+  monkeypatch.setattr(conv_grad_auto, 'measure',
+                      lambda geometry: measured.append(geometry) or good)
+  assert conv_grad_auto.choose(g) == good
+  assert len(measured) == 1
+  assert conv_grad_auto.cache().get(key) == good  # the file is whole again
+  conv_grad_auto.clear()
+
+
+def test_measurement_of_a_huge_batch_runs_on_a_bounded_sample(monkeypatch):
+  seen = []
+  monkeypatch.setattr(conv_grad_auto, '_measure',
+                      lambda g, x, w, dy: seen.append((g, x.shape, dy.shape)))
+  # 10 million images of 32x32x3: 123 GB as float32; only a sample is made.
+  g = conv_grad.Geometry(False, (10000000, 32, 32, 3), (3, 3, 3, 8),
+                         (10000000, 32, 32, 8), (1, 1), (1, 1), 'SAME', 'float32')
+  conv_grad_auto.measure(g)
+  (small, x_shape, dy_shape), = seen
+  assert x_shape[0] == dy_shape[0] == small.x_shape[0] == conv_grad_auto.MEASURE_BATCH
+  assert tuple(x_shape[1:]) == g.x_shape[1:] and small.w_shape == g.w_shape
 
 
 def test_layers_keep_names_and_variables_and_give_tensorflows_gradients():
@@ -154,7 +204,7 @@ def test_layers_keep_names_and_variables_and_give_tensorflows_gradients():
 def test_short_training_runs_match_tensorflows_gradients(tmp_path, tiny_cifar_dir,
                                                          monkeypatch):
   """--conv_gradients=auto (forced to the alternatives, then measured) vs tf."""
-  monkeypatch.setenv('SLIM_CONV_GRAD_CACHE', str(tmp_path / 'cache'))
+  monkeypatch.setenv('SLIMKIT_CACHE', str(tmp_path / 'cache'))
   conv_grad_auto.clear()
   # CifarNet has no batch norm: short runs of MobileNet on this tiny data turn
   # 1e-6 weight differences into 10 % gradient differences even with TF's own

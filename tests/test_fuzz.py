@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import train_config
+from common import files
 from slimkit import cli
 from slimkit import evaluate
 from slimkit import export
@@ -138,7 +139,7 @@ def test_damaged_saved_model_in_classify(made, tmp_path, capsys):
       files = [p for p in files if '%svariables%s' % (os.sep, os.sep) in p]
       record = export.read_export_config(saved)
       del record['files']
-      run_config_lib.write_json_atomic(os.path.join(saved, export.CONFIG_FILE), record)
+      files.write_json_atomic(os.path.join(saved, export.CONFIG_FILE), record)
     target = files[int(rng.integers(0, len(files)))]
     what = damage(target, rng)
     code, line, result = outcome(capsys, 'classify_image.py', lambda: classify(saved))

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from preprocessing import augment
 from preprocessing import preprocessing_factory
-from slimkit import errors
+from common import errors
 from slimkit import inputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -255,7 +255,7 @@ tf.config.set_logical_device_configuration(
 sys.path.insert(0, os.path.join(sys.argv[1], 'tests'))
 from test_inputs import TinySplit
 from preprocessing import preprocessing_factory
-from slimkit import errors
+from common import errors
 from slimkit import inputs
 split = TinySplit(json.loads(sys.argv[2]), 40, 40, (8, 8, 3))
 strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])

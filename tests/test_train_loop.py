@@ -18,10 +18,10 @@ import pytest
 import tensorflow as tf
 
 from conftest import train_config
-from nets import conv_grad_auto
 from nets import nets_factory
 from slimkit import checkpoints
 from slimkit import hooks
+from slimkit import jit_trial
 from slimkit import loop
 from slimkit import run_state
 from slimkit import step
@@ -131,19 +131,23 @@ def jit_steps(tmp_path, jit_compile, max_steps, name='train'):
   return config, runner, loop.Loop(runner, max_steps=max_steps, steps_per_call=1)
 
 
+TRIAL_STEPS = 20  # the trial's threshold in these tests, to keep them short
+
+
 def test_jit_auto_trains_with_both_variants_then_keeps_and_caches_one(
     tmp_path, monkeypatch, absl_log):
-  monkeypatch.setenv('SLIM_CONV_GRAD_CACHE', str(tmp_path / 'cache'))
+  monkeypatch.setenv('SLIMKIT_CACHE', str(tmp_path / 'cache'))
+  monkeypatch.setattr(jit_trial, 'JIT_TRIAL_MIN_STEPS', TRIAL_STEPS)
   # From step 2 on fewer steps remain than a run needs to try XLA: the trial, once
   # begun, still completes.
-  config, runner, steps = jit_steps(tmp_path, 'auto', max_steps=step.JIT_TRIAL_MIN_STEPS)
-  assert steps.run(memory_dataset(config['batch_size'])) == step.JIT_TRIAL_MIN_STEPS
+  config, runner, steps = jit_steps(tmp_path, 'auto', max_steps=TRIAL_STEPS)
+  assert steps.run(memory_dataset(config['batch_size'])) == TRIAL_STEPS
   # Both step functions ran (each traced once); the trial steps were real steps.
-  assert set(runner.loop_fns) == {False, True} and runner.trial is None
+  assert set(runner.loop_fns) == {False, True} and runner.trial.decided is not None
   assert runner.jit in (False, True)
   # Steady state leaves out the two tracing calls (one step each).
-  assert steps.stats['steady_steps'] == step.JIT_TRIAL_MIN_STEPS - 2
-  cached = conv_grad_auto.read_cache()[runner.jit_key]
+  assert steps.stats['steady_steps'] == TRIAL_STEPS - 2
+  cached = jit_trial.cache().get(runner.trial.key)
   assert cached['jit'] == runner.jit
   assert set(cached['secs_per_step']) == {'False', 'True'}
   assert any(m.startswith('--jit_compile=auto: ') and 'measured' in m
@@ -155,11 +159,12 @@ def test_jit_auto_trains_with_both_variants_then_keeps_and_caches_one(
 
 
 def test_jit_auto_skips_xla_in_a_short_run_and_caches_nothing(tmp_path, monkeypatch):
-  monkeypatch.setenv('SLIM_CONV_GRAD_CACHE', str(tmp_path / 'cache'))
-  config, runner, steps = jit_steps(tmp_path, 'auto', max_steps=step.JIT_TRIAL_MIN_STEPS - 1)
+  monkeypatch.setenv('SLIMKIT_CACHE', str(tmp_path / 'cache'))
+  monkeypatch.setattr(jit_trial, 'JIT_TRIAL_MIN_STEPS', TRIAL_STEPS)
+  config, runner, steps = jit_steps(tmp_path, 'auto', max_steps=TRIAL_STEPS - 1)
   steps.run(memory_dataset(config['batch_size']))
   assert set(runner.loop_fns) == {False} and runner.jit is False
-  assert runner.jit_key not in conv_grad_auto.read_cache()
+  assert jit_trial.cache().get(runner.trial.key) is None
 
 
 def test_jit_true_and_false_train_the_same_weights(tmp_path, monkeypatch):
@@ -181,4 +186,4 @@ def test_jit_true_and_false_train_the_same_weights(tmp_path, monkeypatch):
 @pytest.mark.parametrize('value,setting', [
     ('auto', 'auto'), ('true', True), ('false', False), (True, True), (None, False)])
 def test_jit_setting_reads_the_flag_and_older_run_configs(value, setting):
-  assert step.jit_setting(value) == setting
+  assert jit_trial.setting(value) == setting

@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+import urllib.parse
 
 import keras
 import tensorflow as tf
@@ -40,12 +41,26 @@ Published = collections.namedtuple('Published', [
 PUBLISHED = {
     'inception_v1': Published('inception_v1_2016_08_28.tar.gz', 1001, 0, 224,
                               'inception', 69.8),
+    'inception_v2': Published('inception_v2_2016_08_28.tar.gz', 1001, 0, 224,
+                              'inception', 73.9),
+    'inception_v3': Published('inception_v3_2016_08_28.tar.gz', 1001, 0, 299,
+                              'inception', 78.0),
     'resnet_v1_50': Published('resnet_v1_50_2016_08_28.tar.gz', 1000, 1, 224,
                               'vgg', 75.2),
     'resnet_v1_101': Published('resnet_v1_101_2016_08_28.tar.gz', 1000, 1, 224,
                                'vgg', 76.4),
     'resnet_v1_152': Published('resnet_v1_152_2016_08_28.tar.gz', 1000, 1, 224,
                                'vgg', 76.8),
+    # Trained at 299 with Inception preprocessing, unlike the nets_factory
+    # default (224, 'vgg') of the same names: see docs/nets.md.
+    'resnet_v2_50': Published('resnet_v2_50_2017_04_14.tar.gz', 1001, 0, 299,
+                              'inception', 75.6),
+    'resnet_v2_101': Published('resnet_v2_101_2017_04_14.tar.gz', 1001, 0, 299,
+                               'inception', 77.0),
+    'resnet_v2_152': Published('resnet_v2_152_2017_04_14.tar.gz', 1001, 0, 299,
+                               'inception', 77.8),
+    'vgg_16': Published('vgg_16_2016_08_28.tar.gz', 1000, 1, 224, 'vgg', 71.5),
+    'vgg_19': Published('vgg_19_2016_08_28.tar.gz', 1000, 1, 224, 'vgg', 71.1),
     'mobilenet_v1': Published('mobilenet_v1_2018_02_22/mobilenet_v1_1.0_224.tgz',
                               1001, 0, 224, 'inception', 70.9),
     'mobilenet_v1_075': Published(
@@ -58,6 +73,43 @@ PUBLISHED = {
         'mobilenet_v1_2018_02_22/mobilenet_v1_0.25_224.tgz', 1001, 0, 224,
         'inception', 49.8),
 }
+
+# MobileNet V2 and V3 (TF-Slim's nets/mobilenet/README.md) are not under BASE_URL:
+# their rows carry the full URL. Short names: the net's name for the 224 ones,
+# 'mobilenet_v2_<width>_<resolution>' for V2's other resolutions.
+G2_URL = 'https://storage.googleapis.com/mobilenet_v2/checkpoints/'
+G3_URL = 'https://storage.googleapis.com/mobilenet_v3/checkpoints/'
+# V2 width -> (net name, {resolution: top-1}).
+_MOBILENET_V2 = {
+    '1.4': ('mobilenet_v2_140', {224: 75.0}),
+    '1.3': ('mobilenet_v2_130', {224: 74.4}),
+    '1.0': ('mobilenet_v2', {224: 71.8, 192: 70.7, 160: 68.8, 128: 65.3, 96: 60.3}),
+    '0.75': ('mobilenet_v2_075', {224: 69.8, 192: 68.7, 160: 66.4, 128: 63.2,
+                                  96: 58.8}),
+    '0.5': ('mobilenet_v2_050', {224: 65.4, 192: 63.9, 160: 61.0, 128: 57.7,
+                                 96: 51.2}),
+    '0.35': ('mobilenet_v2_035', {224: 60.3, 192: 58.2, 160: 55.7, 128: 50.8,
+                                  96: 45.5}),
+}
+# V3 float checkpoints (all 224): net name -> (archive, top-1).
+_MOBILENET_V3 = {
+    'mobilenet_v3_large': ('v3-large_224_1.0_float.tgz', 75.2),
+    'mobilenet_v3_large_075': ('v3-large_224_0.75_float.tgz', 73.3),
+    'mobilenet_v3_small': ('v3-small_224_1.0_float.tgz', 67.5),
+    'mobilenet_v3_small_075': ('v3-small_224_0.75_float.tgz', 65.4),
+    'mobilenet_v3_large_minimalistic': ('v3-large-minimalistic_224_1.0_float.tgz',
+                                        72.3),
+    'mobilenet_v3_small_minimalistic': ('v3-small-minimalistic_224_1.0_float.tgz',
+                                        61.9),
+}
+for _width, (_name, _top1) in _MOBILENET_V2.items():
+  for _size, _accuracy in _top1.items():
+    PUBLISHED[_name if _size == 224 else 'mobilenet_v2_%s_%d' % (_width, _size)] = (
+        Published('%smobilenet_v2_%s_%d.tgz' % (G2_URL, _width, _size), 1001, 0,
+                  _size, 'inception', _accuracy))
+for _name, (_archive, _accuracy) in _MOBILENET_V3.items():
+  PUBLISHED[_name] = Published(G3_URL + _archive, 1001, 0, 224, 'inception',
+                               _accuracy)
 
 _ARCHIVE_ENDINGS = ('.tar.gz', '.tgz', '.tar')
 
@@ -80,6 +132,18 @@ def is_archive_path(path):
   return str(path).endswith(_ARCHIVE_ENDINGS) and os.path.isfile(str(path))
 
 
+def archive_url(published, base_url=None):
+  """Where a PUBLISHED archive is: its full URL, or BASE_URL + its path; a mirror
+  (base_url, $SLIMKIT_MODELS_URL) replaces the host and keeps the path."""
+  mirror = base_url or os.environ.get('SLIMKIT_MODELS_URL')
+  if '://' in published.archive:
+    if not mirror:
+      return published.archive
+    path = urllib.parse.urlparse(published.archive).path
+    return mirror.rstrip('/') + path
+  return (mirror or BASE_URL).rstrip('/') + '/' + published.archive
+
+
 def fetch(name, base_url=None, timeout=60, flag='--checkpoint_path'):
   """The archive of a PUBLISHED name in the cache, downloaded on first use."""
   published = PUBLISHED[name]
@@ -89,8 +153,7 @@ def fetch(name, base_url=None, timeout=60, flag='--checkpoint_path'):
   if os.path.isfile(local):
     return local
   os.makedirs(dest, exist_ok=True)
-  base_url = base_url or os.environ.get('SLIMKIT_MODELS_URL') or BASE_URL
-  url = base_url.rstrip('/') + '/' + published.archive
+  url = archive_url(published, base_url)
   # TF-Slim published no checksums: the archive is checked by reading it.
   remote = download.Remote(filename, [url], 'sha256', None, None)
   try:
@@ -137,6 +200,11 @@ def _in_directory(directory):
       os.path.join(directory, '**', '*.index'), recursive=True))
   found += sorted(p for p in glob.glob(os.path.join(directory, '**', '*.ckpt'),
                                        recursive=True) if os.path.isfile(p))
+  if len(found) > 1:
+    # MobileNet V3's archives hold ema/model-N (the moving averages under the plain
+    # names, what TF-Slim evaluates) beside pristine/model.ckpt-N: take ema/.
+    ema = [p for p in found if os.path.basename(os.path.dirname(p)) == 'ema']
+    found = ema if len(ema) == 1 else found
   return found[0] if len(found) == 1 else None
 
 
@@ -195,8 +263,10 @@ def slim_names(model, model_scope):
       if v.path.endswith('seed_generator_state'):
         continue
       scope, leaf = v.path.rsplit('/', 1)
+      # A SeparableConv2D (Inception V2's stem) holds both halves in one scope.
       leaf = {'kernel': 'depthwise_weights' if depthwise else 'weights',
-              'bias': 'biases'}.get(leaf, leaf)
+              'bias': 'biases', 'depthwise_kernel': 'depthwise_weights',
+              'pointwise_kernel': 'pointwise_weights'}.get(leaf, leaf)
       out[v.path] = scopes.to_slim(model_scope, scope) + '/' + leaf
   return out
 
@@ -229,6 +299,11 @@ def read_values(prefix, names, use_ema=False, flag='--checkpoint_path'):
 _MOBILENET_WIDTHS = {32: 'mobilenet_v1', 24: 'mobilenet_v1_075',
                      16: 'mobilenet_v1_050', 8: 'mobilenet_v1_025'}
 _RESNET_BLOCK3_UNITS = {6: 'resnet_v1_50', 23: 'resnet_v1_101', 36: 'resnet_v1_152'}
+# ResNet v2 by (block2 units, block3 units): 152 and 200 differ in block2 only.
+_RESNET_V2_UNITS = {(4, 6): 'resnet_v2_50', (4, 23): 'resnet_v2_101',
+                    (8, 36): 'resnet_v2_152', (24, 36): 'resnet_v2_200'}
+# VGG by its 3x3 convs (conv<i>/conv<i>_<j>): configurations A, D, E.
+_VGG_CONVS = {8: 'vgg_a', 13: 'vgg_16', 16: 'vgg_19'}
 
 
 def identify(prefix):
@@ -256,8 +331,18 @@ def _identify(shapes):
     units = {m.group(1) for n in shapes
              for m in [re.match(r'[^/]+/block3/unit_(\d+)/', n)] if m}
     return _RESNET_BLOCK3_UNITS.get(len(units), top)
-  return {'InceptionV1': 'inception_v1', 'CifarNet': 'cifarnet',
-          'LeNet': 'lenet'}.get(top, top)
+  if top.startswith('resnet_v2_'):
+    units = tuple(len({m.group(1) for n in shapes
+                       for m in [re.match(r'[^/]+/%s/unit_(\d+)/' % block, n)] if m})
+                  for block in ('block2', 'block3'))
+    return _RESNET_V2_UNITS.get(units, top)
+  if top.startswith('vgg'):
+    convs = sum(1 for n in shapes if re.match(r'[^/]+/conv\d/conv\d_\d+/weights$', n))
+    return _VGG_CONVS.get(convs, top)
+  return {'InceptionV1': 'inception_v1', 'InceptionV2': 'inception_v2',
+          'InceptionV3': 'inception_v3', 'CifarNet': 'cifarnet',
+          'LeNet': 'lenet', 'alexnet_v2': 'alexnet_v2',
+          'overfeat': 'overfeat'}.get(top, top)
 
 
 def classifier_classes(prefix, logits_scopes):

@@ -45,6 +45,27 @@ def flags():
   return set((cpuinfo('flags') or '').split())
 
 
+def vector_isa(cpu_flags):
+  """The widest vector unit and its bfloat16 support, e.g. 'AVX-512 + bf16'."""
+  if 'amx_bf16' in cpu_flags:
+    return 'AVX-512 + AMX'
+  if 'avx512f' in cpu_flags:
+    return 'AVX-512 + bf16' if 'avx512_bf16' in cpu_flags else 'AVX-512'
+  if 'avx2' in cpu_flags:
+    return 'AVX2'
+  return 'no AVX2'
+
+
+def summary():
+  """One line on the host: 'CPU AMD EPYC, 2 cores, AVX-512 + bf16' (plus GPUs)."""
+  line = 'CPU %s, %d cores, %s' % (cpuinfo('model name') or platform.processor() or
+                                   platform.machine(), os.cpu_count() or 1,
+                                   vector_isa(flags()))
+  tf = sys.modules.get('tensorflow')
+  gpus = tf.config.list_physical_devices('GPU') if tf else []
+  return line + (', %d GPU(s)' % len(gpus) if gpus else ', no GPU')
+
+
 def avx2_only(cpu_flags):
   """cpu_flags less AVX-512, AMX and AVX-VNNI: the same CPU as an AVX2-only one."""
   return {f for f in cpu_flags if not f.startswith(AVX512_PREFIXES)}

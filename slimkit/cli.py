@@ -10,14 +10,19 @@ Exit codes: 0 done, 1 bad input (one line on stderr: '<script>: error: <message>
 130 interrupted. A bug keeps its traceback.
 """
 
+import multiprocessing
 import os
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from deployment import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+from deployment import startup  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 cpu.configure_onednn()  # before TensorFlow's import, which reads it once
+if multiprocessing.parent_process() is None and not any(
+    a in ('-h', '-?') or a.startswith('--help') for a in sys.argv[1:]):
+  startup.capture()  # TensorFlow's C++ start-up notices, filtered (deployment/startup.py)
 
 from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -34,15 +39,22 @@ def script_name():
 
 
 def fail(message, code=EXIT_BAD_INPUT):
+  startup.release()
   print('%s: error: %s' % (script_name(), errors.one_line(message)), file=sys.stderr)
   sys.exit(code)
 
 
-def call(main, argv, positional=False):
+def call(main, argv, positional=False, tensorflow=True):
   """main(argv) under the one error mechanism; exits as the script would.
 
   What run() does after parsing the flags; tests call it in-process.
+  tensorflow: start TensorFlow (filtered) before main; False for scripts that
+    import it late or never (the converter).
   """
+  if tensorflow:
+    startup.start_tensorflow()
+  else:
+    startup.release()
   if len(argv) > 1 and not positional:
     fail('unexpected arguments %s (flags are --name=value)' % ' '.join(argv[1:]))
   logging.set_verbosity(logging.INFO)
@@ -60,13 +72,15 @@ def call(main, argv, positional=False):
     sys.exit(code)
 
 
-def run(main, positional=False):
+def run(main, positional=False, tensorflow=True):
   """app.run(main) with the shared prologue and the one error mechanism.
 
   positional: main takes arguments after the flags (classify_image.py's images);
     otherwise any is an error.
+  tensorflow: see call().
   """
-  app.run(lambda argv: call(main, argv, positional), flags_parser=_parse_flags)
+  app.run(lambda argv: call(main, argv, positional, tensorflow),
+          flags_parser=_parse_flags)
 
 
 def _parse_flags(argv):

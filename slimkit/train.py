@@ -154,9 +154,8 @@ def run(config):
   if deploy.uses_ps and deploy.task_type != model_deploy.CHIEF_JOB:
     model_deploy.serve_forever(deploy)
   strategy = deploy.strategy()  # first: multi-worker needs it before any op
-  logging.info('deployment: %s', deploy.describe())
-  logging.info('oneDNN kernels: %s', cpu.decision or (
-      'on' if cpu.onednn_enabled() else 'off'))
+  logging.info('device: %s; %s; oneDNN %s', cpu.summary(), deploy.describe(),
+               cpu.decision or ('on' if cpu.onednn_enabled() else 'off'))
   note = model_deploy.replication_note(config, strategy.num_replicas_in_sync)
   if note:
     logging.info(note)

@@ -285,3 +285,36 @@ class LocalResponseNorm(keras.layers.Layer):
     config.update(depth_radius=self.depth_radius, bias=self.bias,
                   alpha=self.alpha, beta=self.beta)
     return config
+
+
+def _all_layers(model):
+  for layer in model.layers:
+    yield layer
+    if hasattr(layer, 'layers'):  # a nested model
+      yield from _all_layers(layer)
+
+
+def set_training_progress(model, fraction):
+  """Sets the training progress that drop path schedules read; -> layers set.
+
+  fraction: global_step / total_training_steps in [0, 1] (a float, or a scalar
+  tensor inside a tf.function; tensors are clipped to [0, 1]). Each layer with a
+  `training_progress` variable (NASNet's DropPath) gets it; several may share
+  one variable, assigned once. Returns the number of such layers, 0 for nets
+  without drop path. The variables are no Keras weights, so checkpoints never
+  see them.
+  """
+  if isinstance(fraction, (int, float)) and not 0.0 <= fraction <= 1.0:
+    raise ValueError('fraction: expected a training progress in [0, 1], got %r'
+                     % (fraction,))
+  layers = [l for l in _all_layers(model) if hasattr(l, 'training_progress')]
+  if not layers:
+    return 0
+  value = tf.clip_by_value(tf.cast(fraction, tf.float32), 0.0, 1.0)
+  assigned = set()
+  for layer in layers:
+    variable = layer.training_progress
+    if id(variable) not in assigned:
+      variable.assign(value)
+      assigned.add(id(variable))
+  return len(layers)

@@ -15,13 +15,25 @@ fine-tune on a new label set must leave out of the restore
 import collections
 import inspect
 
+from nets import alexnet
 from nets import cifarnet
 from nets import conv_layers
 from nets import custom_cnn
+from nets import inception_resnet_v2
 from nets import inception_v1
+from nets import inception_v2
+from nets import inception_v3
+from nets import inception_v4
 from nets import lenet
 from nets import mobilenet_v1
+from nets import mobilenet_v2
+from nets import mobilenet_v3
+from nets import nasnet
+from nets import overfeat
+from nets import pnasnet
 from nets import resnet_v1
+from nets import resnet_v2
+from nets import vgg
 
 NetSpec = collections.namedtuple('NetSpec', [
     'fn', 'kwargs', 'default_image_size', 'preprocessing', 'model_scope',
@@ -29,8 +41,10 @@ NetSpec = collections.namedtuple('NetSpec', [
 
 
 def _spec(fn, size, preprocessing, logits, **kwargs):
+  # NASNet and PNASNet have no model scope: their scopes are the Slim names.
   return NetSpec(fn, kwargs, size, preprocessing, fn.model_scope,
-                 tuple('%s/%s' % (fn.model_scope, s) for s in logits))
+                 tuple('%s/%s' % (fn.model_scope, s) if fn.model_scope else s
+                       for s in logits))
 
 
 # '_cifar' names: the small_input stem (no early stride-2 stages, output stride
@@ -46,11 +60,31 @@ networks_map = {
                           ['Logits']),
     'inception_v1_cifar': _spec(inception_v1.inception_v1, 32, 'cifar',
                                 ['Logits'], small_input=True),
+    'inception_v2': _spec(inception_v2.inception_v2, 224, 'inception',
+                          ['Logits']),
+    # The aux head is a classifier too: a new label set excludes both.
+    'inception_v3': _spec(inception_v3.inception_v3, 299, 'inception',
+                          ['Logits', 'AuxLogits']),
+    'inception_v4': _spec(inception_v4.inception_v4, 299, 'inception',
+                          ['Logits', 'AuxLogits']),
+    'inception_resnet_v2': _spec(inception_resnet_v2.inception_resnet_v2, 299,
+                                 'inception', ['Logits', 'AuxLogits']),
     'resnet_v1_50': _spec(resnet_v1.resnet_v1_50, 224, 'vgg', ['logits']),
     'resnet_v1_101': _spec(resnet_v1.resnet_v1_101, 224, 'vgg', ['logits']),
     'resnet_v1_152': _spec(resnet_v1.resnet_v1_152, 224, 'vgg', ['logits']),
     'resnet_v1_50_cifar': _spec(resnet_v1.resnet_v1_50, 32, 'cifar',
                                 ['logits'], small_input=True),
+    # TF-Slim's preprocessing_factory gives resnet_v2 'vgg'; its published
+    # checkpoints want 'inception' at 299 (slim_checkpoint.PUBLISHED, docs/nets.md).
+    'resnet_v2_50': _spec(resnet_v2.resnet_v2_50, 224, 'vgg', ['logits']),
+    'resnet_v2_101': _spec(resnet_v2.resnet_v2_101, 224, 'vgg', ['logits']),
+    'resnet_v2_152': _spec(resnet_v2.resnet_v2_152, 224, 'vgg', ['logits']),
+    'resnet_v2_200': _spec(resnet_v2.resnet_v2_200, 224, 'vgg', ['logits']),
+    'vgg_a': _spec(vgg.vgg_a, 224, 'vgg', ['fc8']),
+    'vgg_16': _spec(vgg.vgg_16, 224, 'vgg', ['fc8']),
+    'vgg_19': _spec(vgg.vgg_19, 224, 'vgg', ['fc8']),
+    'alexnet_v2': _spec(alexnet.alexnet_v2, 224, 'vgg', ['fc8']),
+    'overfeat': _spec(overfeat.overfeat, 231, 'vgg', ['fc8']),
     'mobilenet_v1': _spec(mobilenet_v1.mobilenet_v1, 224, 'inception',
                           ['Logits']),
     'mobilenet_v1_075': _spec(mobilenet_v1.mobilenet_v1, 224, 'inception',
@@ -61,6 +95,60 @@ networks_map = {
                               ['Logits'], depth_multiplier=0.25),
     'mobilenet_v1_cifar': _spec(mobilenet_v1.mobilenet_v1, 32, 'cifar',
                                 ['Logits'], small_input=True),
+    # MobileNet V2 widths of the published checkpoints; below 1.0 they keep
+    # Conv_1 at 1280 (finegrain_classification_mode, as TF-Slim's _035).
+    'mobilenet_v2': _spec(mobilenet_v2.mobilenet_v2, 224, 'inception', ['Logits']),
+    'mobilenet_v2_140': _spec(mobilenet_v2.mobilenet_v2, 224, 'inception',
+                              ['Logits'], depth_multiplier=1.4),
+    'mobilenet_v2_130': _spec(mobilenet_v2.mobilenet_v2, 224, 'inception',
+                              ['Logits'], depth_multiplier=1.3),
+    'mobilenet_v2_075': _spec(mobilenet_v2.mobilenet_v2, 224, 'inception',
+                              ['Logits'], depth_multiplier=0.75,
+                              finegrain_classification_mode=True),
+    'mobilenet_v2_050': _spec(mobilenet_v2.mobilenet_v2, 224, 'inception',
+                              ['Logits'], depth_multiplier=0.5,
+                              finegrain_classification_mode=True),
+    'mobilenet_v2_035': _spec(mobilenet_v2.mobilenet_v2, 224, 'inception',
+                              ['Logits'], depth_multiplier=0.35,
+                              finegrain_classification_mode=True),
+    'mobilenet_v2_cifar': _spec(mobilenet_v2.mobilenet_v2, 32, 'cifar',
+                                ['Logits'], small_input=True),
+    # MobileNet V3; the published 0.75 checkpoints keep Conv_2 unscaled.
+    'mobilenet_v3_large': _spec(mobilenet_v3.mobilenet_v3, 224, 'inception',
+                                ['Logits'], conv_defs='large'),
+    'mobilenet_v3_small': _spec(mobilenet_v3.mobilenet_v3, 224, 'inception',
+                                ['Logits'], conv_defs='small'),
+    'mobilenet_v3_large_075': _spec(
+        mobilenet_v3.mobilenet_v3, 224, 'inception', ['Logits'],
+        conv_defs='large', depth_multiplier=0.75,
+        finegrain_classification_mode=True),
+    'mobilenet_v3_small_075': _spec(
+        mobilenet_v3.mobilenet_v3, 224, 'inception', ['Logits'],
+        conv_defs='small', depth_multiplier=0.75,
+        finegrain_classification_mode=True),
+    'mobilenet_v3_large_minimalistic': _spec(
+        mobilenet_v3.mobilenet_v3, 224, 'inception', ['Logits'],
+        conv_defs='large_minimalistic'),
+    'mobilenet_v3_small_minimalistic': _spec(
+        mobilenet_v3.mobilenet_v3, 224, 'inception', ['Logits'],
+        conv_defs='small_minimalistic'),
+    'mobilenet_v3_large_cifar': _spec(mobilenet_v3.mobilenet_v3, 32, 'cifar',
+                                      ['Logits'], conv_defs='large',
+                                      small_input=True),
+    'mobilenet_v3_small_cifar': _spec(mobilenet_v3.mobilenet_v3, 32, 'cifar',
+                                      ['Logits'], conv_defs='small',
+                                      small_input=True),
+    # NASNet-A / PNASNet-5: no model scope; 'aux_<n>' is the aux classifier.
+    'nasnet_cifar': _spec(nasnet.nasnet_cifar, 32, 'cifarnet',
+                          ['final_layer', 'aux_11']),
+    'nasnet_mobile': _spec(nasnet.nasnet_mobile, 224, 'inception',
+                           ['final_layer', 'aux_7']),
+    'nasnet_large': _spec(nasnet.nasnet_large, 331, 'inception',
+                          ['final_layer', 'aux_11']),
+    'pnasnet_mobile': _spec(pnasnet.pnasnet_mobile, 224, 'inception',
+                            ['final_layer', 'aux_5']),
+    'pnasnet_large': _spec(pnasnet.pnasnet_large, 331, 'inception',
+                           ['final_layer', 'aux_7']),
 }
 
 

@@ -45,6 +45,10 @@ PUBLISHED = {
                               'inception', 73.9),
     'inception_v3': Published('inception_v3_2016_08_28.tar.gz', 1001, 0, 299,
                               'inception', 78.0),
+    'inception_v4': Published('inception_v4_2016_09_09.tar.gz', 1001, 0, 299,
+                              'inception', 80.2),
+    'inception_resnet_v2': Published('inception_resnet_v2_2016_08_30.tar.gz', 1001,
+                                     0, 299, 'inception', 80.4),
     'resnet_v1_50': Published('resnet_v1_50_2016_08_28.tar.gz', 1000, 1, 224,
                               'vgg', 75.2),
     'resnet_v1_101': Published('resnet_v1_101_2016_08_28.tar.gz', 1000, 1, 224,
@@ -110,6 +114,19 @@ for _width, (_name, _top1) in _MOBILENET_V2.items():
 for _name, (_archive, _accuracy) in _MOBILENET_V3.items():
   PUBLISHED[_name] = Published(G3_URL + _archive, 1001, 0, 224, 'inception',
                                _accuracy)
+
+# NASNet-A and PNASNet-5 (TF-Slim's README): another bucket, full URLs.
+GD_URL = 'https://storage.googleapis.com/download.tensorflow.org/models/'
+PUBLISHED.update({
+    'nasnet_mobile': Published(GD_URL + 'nasnet-a_mobile_04_10_2017.tar.gz', 1001,
+                               0, 224, 'inception', 74.0),
+    'nasnet_large': Published(GD_URL + 'nasnet-a_large_04_10_2017.tar.gz', 1001, 0,
+                              331, 'inception', 82.7),
+    'pnasnet_mobile': Published(GD_URL + 'pnasnet-5_mobile_2017_12_13.tar.gz',
+                                1001, 0, 224, 'inception', 74.2),
+    'pnasnet_large': Published(GD_URL + 'pnasnet-5_large_2017_12_13.tar.gz', 1001,
+                               0, 331, 'inception', 82.9),
+})
 
 _ARCHIVE_ENDINGS = ('.tar.gz', '.tgz', '.tar')
 
@@ -288,6 +305,7 @@ def read_values(prefix, names, use_ema=False, flag='--checkpoint_path'):
           '--moving_average_decay' % (flag, prefix))
     out = {}
     for path, name in names.items():
+      name = _spelled_as_in(name, shapes)
       if use_ema and name + EMA_SUFFIX in shapes:
         out[path] = reader.get_tensor(name + EMA_SUFFIX)
       elif name in shapes:
@@ -295,10 +313,35 @@ def read_values(prefix, names, use_ema=False, flag='--checkpoint_path'):
     return out
 
 
+# The published NASNet checkpoints were re-uploaded once with 'fully_connected'
+# scopes switched for 'FC' (or the other way round): either spelling is read.
+_SCOPE_ALIASES = {'FC': 'fully_connected', 'fully_connected': 'FC'}
+
+
+def _spelled_as_in(name, shapes):
+  """name, or its _SCOPE_ALIASES spelling when only that is in the checkpoint."""
+  if name in shapes or name + EMA_SUFFIX in shapes:
+    return name
+  parts = name.split('/')
+  other = '/'.join([_SCOPE_ALIASES.get(p, p) for p in parts[:-1]] + parts[-1:])
+  return other if other in shapes or other + EMA_SUFFIX in shapes else name
+
+
 # Conv2d_0's depth per MobileNet width; block3's units per ResNet depth.
 _MOBILENET_WIDTHS = {32: 'mobilenet_v1', 24: 'mobilenet_v1_075',
                      16: 'mobilenet_v1_050', 8: 'mobilenet_v1_025'}
 _RESNET_BLOCK3_UNITS = {6: 'resnet_v1_50', 23: 'resnet_v1_101', 36: 'resnet_v1_152'}
+# MobileNet V2 by expanded_conv_16's depth (320 x the width; Conv is 16 for both
+# 0.5 and 0.35); V3 by (blocks: 15 large, 11 small; squeeze-excite, none in the
+# minimalistic ones; Conv_1's depth).
+_MOBILENET_V2_WIDTHS = {448: 'mobilenet_v2_140', 416: 'mobilenet_v2_130',
+                        320: 'mobilenet_v2', 240: 'mobilenet_v2_075',
+                        160: 'mobilenet_v2_050', 112: 'mobilenet_v2_035'}
+_MOBILENET_V3_SHAPES = {
+    (15, True, 960): 'mobilenet_v3_large', (15, True, 720): 'mobilenet_v3_large_075',
+    (11, True, 576): 'mobilenet_v3_small', (11, True, 432): 'mobilenet_v3_small_075',
+    (15, False, 960): 'mobilenet_v3_large_minimalistic',
+    (11, False, 576): 'mobilenet_v3_small_minimalistic'}
 # ResNet v2 by (block2 units, block3 units): 152 and 200 differ in block2 only.
 _RESNET_V2_UNITS = {(4, 6): 'resnet_v2_50', (4, 23): 'resnet_v2_101',
                     (8, 36): 'resnet_v2_152', (24, 36): 'resnet_v2_200'}
@@ -318,8 +361,28 @@ def identify_model(model, model_scope):
                     if v.path in names})
 
 
+# NASNet-A / PNASNet-5 by their cell_0's filters (num_conv_filters).
+_NASNETS = {('nasnet', 44): 'nasnet_mobile', ('nasnet', 168): 'nasnet_large',
+            ('pnasnet', 54): 'pnasnet_mobile', ('pnasnet', 216): 'pnasnet_large'}
+
+
+def _identify_nasnet(shapes):
+  """NASNet and PNASNet have no model scope: known by their stems and cells."""
+  if 'l1_stem_3x3/weights' in shapes:
+    return 'nasnet_cifar'
+  if 'cell_stem_0/1x1/weights' not in shapes:
+    return None
+  kind = ('nasnet' if any(n.startswith('reduction_cell_') for n in shapes)
+          else 'pnasnet')
+  filters = shapes.get('cell_0/1x1/weights', [0])[-1]
+  return _NASNETS.get((kind, filters), '%s (%d filters)' % (kind, filters))
+
+
 def _identify(shapes):
   """{TF-Slim name: shape} -> a net name, by model scope, width and depth."""
+  nasnet = _identify_nasnet(shapes)
+  if nasnet:
+    return nasnet
   tops = collections.Counter(n.split('/')[0] for n in shapes)
   if not tops:
     return None
@@ -327,6 +390,16 @@ def _identify(shapes):
   if top == 'MobilenetV1':
     width = shapes.get('MobilenetV1/Conv2d_0/weights', [0])[-1]
     return _MOBILENET_WIDTHS.get(width, 'mobilenet_v1 (width %d)' % width)
+  if top == 'MobilenetV2':
+    width = shapes.get('MobilenetV2/expanded_conv_16/project/weights', [0])[-1]
+    return _MOBILENET_V2_WIDTHS.get(width, 'mobilenet_v2 (width %d)' % width)
+  if top == 'MobilenetV3':
+    blocks = {m.group(0) for n in shapes
+              for m in [re.match(r'MobilenetV3/expanded_conv(_\d+)?/', n)] if m}
+    key = (len(blocks), any('/squeeze_excite/' in n for n in shapes),
+           shapes.get('MobilenetV3/Conv_1/weights', [0])[-1])
+    return _MOBILENET_V3_SHAPES.get(key, 'mobilenet_v3 (%d blocks, Conv_1 depth %d)'
+                                    % (key[0], key[2]))
   if top.startswith('resnet_v1_'):
     units = {m.group(1) for n in shapes
              for m in [re.match(r'[^/]+/block3/unit_(\d+)/', n)] if m}
@@ -340,18 +413,23 @@ def _identify(shapes):
     convs = sum(1 for n in shapes if re.match(r'[^/]+/conv\d/conv\d_\d+/weights$', n))
     return _VGG_CONVS.get(convs, top)
   return {'InceptionV1': 'inception_v1', 'InceptionV2': 'inception_v2',
-          'InceptionV3': 'inception_v3', 'CifarNet': 'cifarnet',
+          'InceptionV3': 'inception_v3', 'InceptionV4': 'inception_v4',
+          'InceptionResnetV2': 'inception_resnet_v2', 'CifarNet': 'cifarnet',
           'LeNet': 'lenet', 'alexnet_v2': 'alexnet_v2',
           'overfeat': 'overfeat'}.get(top, top)
 
 
 def classifier_classes(prefix, logits_scopes):
-  """Classes of a TF-Slim checkpoint's classifier under one of logits_scopes, or None."""
+  """Classes of a TF-Slim checkpoint's classifier under one of logits_scopes, or None.
+
+  The scopes are tried in order: an aux head ('AuxLogits') holds convs of other
+  depths before its classifier, so the main classifier's scope comes first.
+  """
   shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
-  for name, shape in sorted(shapes.items()):
-    if name.endswith('/weights') and any(name.startswith(s + '/')
-                                         for s in logits_scopes):
-      return int(shape[-1])
+  for scope in logits_scopes:
+    for name, shape in sorted(shapes.items()):
+      if name.endswith('/weights') and name.startswith(scope + '/'):
+        return int(shape[-1])
   return None
 
 

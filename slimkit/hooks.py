@@ -138,7 +138,9 @@ class Progress(Hook):
     if loop.max_steps:
       total = '%d/%d' % (call.step, loop.max_steps)
       eta = ', ETA %s' % _duration((loop.max_steps - call.step) * v['sec_per_step'])
-    soft = (', distillation %.4f' % v['distillation_loss']) if self.distilling else ''
+    soft = (', aux %.4f' % v['aux_loss']) if loop.state.has_aux else ''
+    if self.distilling:
+      soft += ', distillation %.4f' % v['distillation_loss']
     logging.info('step %s: loss %.4f (cross-entropy %.4f%s), lr %.4g, accuracy %.3f, '
                  '%.1f images/s, %.3f s/step%s', total, v['total_loss'],
                  v['cross_entropy'], soft, v['learning_rate'], v['accuracy'],
@@ -187,6 +189,8 @@ class Summaries(Hook):
                'losses/regularization_loss': v['regularization_loss'],
                'learning_rate': v['learning_rate'],
                'accuracy': v['accuracy']}
+    if state.has_aux:
+      scalars['losses/aux_loss'] = v['aux_loss']
     if self.distilling:
       scalars['losses/distillation_loss'] = v['distillation_loss']
     if call.step > self.mark[0]:

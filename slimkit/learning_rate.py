@@ -66,14 +66,15 @@ def decay_steps_for(num_samples_per_epoch, batch_size, num_epochs_per_decay):
   return max(1, int(num_samples_per_epoch * num_epochs_per_decay / batch_size))
 
 
-def configure_learning_rate(num_samples_per_epoch, batch_size, decay_type='exponential',
-                            learning_rate=0.01, learning_rate_decay_factor=0.94,
-                            num_epochs_per_decay=2.0, end_learning_rate=0.0001,
-                            warmup_epochs=0.0, max_number_of_steps=None):
+def configure_learning_rate(num_samples_per_epoch, batch_size, *, decay_type,
+                            learning_rate, learning_rate_decay_factor,
+                            num_epochs_per_decay, end_learning_rate, warmup_epochs,
+                            max_number_of_steps):
   """A keras LearningRateSchedule of the global step.
 
-  batch_size: the GLOBAL batch (all replicas together).
-  max_number_of_steps: the run's length; cosine decays over it.
+  batch_size: the GLOBAL batch (all replicas together). The rest are the flags'
+  values (their defaults live in slimkit/flags.py); max_number_of_steps: the run's
+  length (None: unbounded); cosine decays over it.
   """
   if batch_size < 1 or num_samples_per_epoch < 1:
     raise ValueError('learning rate: need batch_size >= 1 and num_samples >= 1, got '

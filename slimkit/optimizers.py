@@ -9,22 +9,12 @@ docs/training.md (momentum with a changing learning rate, Adagrad's 1e-7 epsilon
 
 import keras
 
-# The optimizer flags and their TF-Slim defaults.
-DEFAULTS = {
-    'adadelta_rho': 0.95,
-    'adagrad_initial_accumulator_value': 0.1,
-    'adam_beta1': 0.9,
-    'adam_beta2': 0.999,
-    'opt_epsilon': 1.0,
-    'ftrl_learning_rate_power': -0.5,
-    'ftrl_initial_accumulator_value': 0.1,
-    'ftrl_l1': 0.0,
-    'ftrl_l2': 0.0,
-    'momentum': 0.9,
-    'rmsprop_momentum': 0.9,
-    'rmsprop_decay': 0.9,
-    'weight_decay': 0.0,
-}
+# The optimizer flags each builder may read (their defaults, TF-Slim's, are the
+# flag definitions in slimkit/flags.py).
+PARAMS = ('adadelta_rho', 'adagrad_initial_accumulator_value', 'adam_beta1',
+          'adam_beta2', 'opt_epsilon', 'ftrl_learning_rate_power',
+          'ftrl_initial_accumulator_value', 'ftrl_l1', 'ftrl_l2', 'momentum',
+          'rmsprop_momentum', 'rmsprop_decay', 'weight_decay')
 
 
 class SlimRMSprop(keras.optimizers.RMSprop):
@@ -99,18 +89,15 @@ OPTIMIZERS = {
 }
 
 
-def configure_optimizer(name, learning_rate, **params):
+def configure_optimizer(name, learning_rate, params):
   """The optimizer `name` with learning_rate (float or schedule) and flag values.
 
-  params: any of DEFAULTS' keys (others are ignored, so a whole config dict can be
-  passed); missing ones take TF-Slim's defaults.
+  params: the optimizer flags' values (PARAMS; a whole config dict will do).
   """
   if name not in OPTIMIZERS:
     raise ValueError('--optimizer: unknown %r; expected one of %s'
                      % (name, '|'.join(sorted(OPTIMIZERS))))
-  values = dict(DEFAULTS)
-  values.update({k: v for k, v in params.items() if k in DEFAULTS and v is not None})
-  return OPTIMIZERS[name](learning_rate, values)
+  return OPTIMIZERS[name](learning_rate, {k: params[k] for k in PARAMS})
 
 
 def decoupled_weight_decay(name):

@@ -106,13 +106,13 @@ def _net_options(config):
 def _learning_rate(config, num_samples):
   return learning_rate_lib.configure_learning_rate(
       num_samples, config['batch_size'],
-      decay_type=config.get('learning_rate_decay_type', 'exponential'),
-      learning_rate=config.get('learning_rate', 0.01),
-      learning_rate_decay_factor=config.get('learning_rate_decay_factor', 0.94),
-      num_epochs_per_decay=config.get('num_epochs_per_decay', 2.0),
-      end_learning_rate=config.get('end_learning_rate', 0.0001),
-      warmup_epochs=config.get('warmup_epochs', 0.0),
-      max_number_of_steps=config.get('max_number_of_steps'))
+      decay_type=config['learning_rate_decay_type'],
+      learning_rate=config['learning_rate'],
+      learning_rate_decay_factor=config['learning_rate_decay_factor'],
+      num_epochs_per_decay=config['num_epochs_per_decay'],
+      end_learning_rate=config['end_learning_rate'],
+      warmup_epochs=config['warmup_epochs'],
+      max_number_of_steps=config['max_number_of_steps'])
 
 
 class RunState(object):
@@ -136,20 +136,19 @@ class RunState(object):
     self.train_dir = config['train_dir']
     self.started = time.time() if started is None else started
     self.saved = []  # {'step', 'seconds' since started} of each checkpoint written
-    name = config.get('optimizer', 'rmsprop')
+    name = config['optimizer']
     decoupled = optimizers.decoupled_weight_decay(name)
     self.schedule = _learning_rate(config, num_samples)
     with strategy.scope():
       self.model = nets_factory.build_model(
           config['model_name'], num_classes, self.input_shape,
-          weight_decay=0.0 if decoupled else config.get('weight_decay', 0.0),
+          weight_decay=0.0 if decoupled else config['weight_decay'],
           conv_gradients=config.get('conv_gradients'), **_net_options(config))
       self.variables_to_train = variables_to_train(self.model,
                                                    config.get('trainable_scopes'))
       if teacher is not None:
         teacher.build()
-      params = {k: config.get(k) for k in optimizers.DEFAULTS}
-      optimizer = optimizers.configure_optimizer(name, self.schedule, **params)
+      optimizer = optimizers.configure_optimizer(name, self.schedule, config)
       if decoupled:
         optimizers.exclude_from_decay(optimizer, self.variables_to_train)
       if config.get('mixed_precision') == 'float16':
@@ -161,6 +160,8 @@ class RunState(object):
         self.ema = MovingAverages(checkpoints.model_variables(self.model),
                                   config['moving_average_decay'])
     self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    outputs = self.model.output
+    self.has_aux = isinstance(outputs, dict) and 'AuxLogits' in outputs
     self.step = self.optimizer.iterations  # the global step
     self.checkpoint = checkpoints.make_checkpoint(
         self.model, self.step, self.optimizer, self.ema.shadows if self.ema else None)
@@ -168,7 +169,7 @@ class RunState(object):
     if is_chief:
       self.manager = tf.train.CheckpointManager(
           self.checkpoint, self.train_dir,
-          max_to_keep=config.get('max_checkpoints_to_keep', 5),
+          max_to_keep=config['max_checkpoints_to_keep'],
           checkpoint_name=checkpoints.CHECKPOINT_NAME)
 
   def initialize(self):
@@ -189,7 +190,7 @@ class RunState(object):
       restored, excluded, missing = checkpoints.restore_model(
           self.model, config['checkpoint_path'],
           exclude_scopes=config.get('checkpoint_exclude_scopes'),
-          ignore_missing_vars=config.get('ignore_missing_vars', False))
+          ignore_missing_vars=config['ignore_missing_vars'])
       if self.ema:
         self.ema.reset()
       return ('warm start from %s: %d variables restored, %d excluded, %d missing '

@@ -54,7 +54,7 @@ def check_config(config):
     errors.check_input_dir('dataset_dir', config['dataset_dir'], 'dataset directory')
   errors.check_output_dir('train_dir', config.get('train_dir'))
   model_deploy.check_master(config.get('master'))
-  if config.get('quantize_delay', -1) >= 0:
+  if config['quantize_delay'] >= 0:
     raise bad('--quantize_delay=%d: quantization-aware training is not supported on '
               'Keras 3 (tfmot has no Keras 3 support); use -1 and quantize after '
               'training (export to TFLite)' % config['quantize_delay'])
@@ -62,7 +62,7 @@ def check_config(config):
     decay = config.get(flag)
     if decay is not None and not 0.0 < decay < 1.0:
       raise bad('--%s must be in (0, 1), got %g' % (flag, decay))
-  smoothing = config.get('label_smoothing', 0.0)
+  smoothing = config['label_smoothing']
   if not 0.0 <= smoothing < 1.0:
     raise bad('--label_smoothing must be in [0, 1), got %g' % smoothing)
   distill.check_config(config)
@@ -74,11 +74,11 @@ Input = collections.namedtuple('Input', 'split num_classes image_size channels '
                                         'preprocessing_name teacher dataset_fn')
 
 
-def build_input(config):
+def training_input(config):
   """The Input of the flags' dataset, with a distillation teacher if any."""
   split = dataset_factory.get_split(
       config['dataset_name'], config['dataset_split_name'], config['dataset_dir'])
-  offset = config.get('labels_offset', 0)
+  offset = config['labels_offset']
   num_classes = split.num_classes - offset
   if num_classes < 2:
     raise errors.UserError('--labels_offset=%d leaves %d class(es) of the %d in %s'
@@ -109,7 +109,7 @@ def build_input(config):
         split, preprocess_fn,
         input_context.get_per_replica_batch_size(config['batch_size']),
         is_training=True, image_size=image_size, seed=config.get('random_seed'),
-        num_readers=config.get('num_readers', 4),
+        num_readers=config['num_readers'],
         num_parallel_calls=config.get('num_preprocessing_threads'),
         labels_offset=offset, batch_transform=batch_transform,
         input_context=input_context, num_classes=num_classes)
@@ -170,7 +170,7 @@ def _train(config, deploy, strategy, started):
   if config['batch_size'] % replicas:
     raise errors.UserError('--batch_size=%d (the global batch) is not divisible by '
                            'the %d replicas' % (config['batch_size'], replicas))
-  data = build_input(config)
+  data = training_input(config)
   if deploy.is_chief:  # damaged newer checkpoints are set aside, not resumed from
     checkpoints.prepare_resume(config['train_dir'])
   state = build_state(config, strategy, data, deploy.is_chief, started)

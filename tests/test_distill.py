@@ -99,7 +99,7 @@ def test_teacher_stays_frozen_while_the_student_learns_its_outputs(tmp_path,
                        teacher_checkpoint_path=teacher_dir,
                        distillation_temperature=4.0, distillation_weight=1.0,
                        learning_rate=0.01)
-  data = train.build_input(config)
+  data = train.training_input(config)
   state = train.build_state(config, tf.distribute.get_strategy(), data)
   state.initialize()
   teacher = state.teacher

@@ -174,7 +174,7 @@ def test_bad_input_fails_before_training(tmp_path, tiny_mnist_dir, changes, mess
 
 
 def _batch_norm_momenta(config):
-  data = train.build_input(config)
+  data = train.training_input(config)
   state = train.build_state(config, tf.distribute.get_strategy(), data)
   return {l.momentum for l in state.model.layers
           if isinstance(l, keras.layers.BatchNormalization)}

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import train_config
 from slimkit import learning_rate as lr_lib
 from slimkit import loop
 from slimkit import optimizers
@@ -23,13 +24,32 @@ from slimkit import train
 # ------------------------------------------------------------------------------
 
 
+# The flags' defaults (TF-Slim's): the one place they are written is slimkit/flags.py.
+FLAGS = train_config('/unused', '/unused')
+LR_FLAGS = {'decay_type': FLAGS['learning_rate_decay_type'],
+            'learning_rate': FLAGS['learning_rate'],
+            'learning_rate_decay_factor': FLAGS['learning_rate_decay_factor'],
+            'num_epochs_per_decay': FLAGS['num_epochs_per_decay'],
+            'end_learning_rate': FLAGS['end_learning_rate'],
+            'warmup_epochs': FLAGS['warmup_epochs'], 'max_number_of_steps': None}
+
+
+def _schedule(num_samples, batch_size, decay_type, **changes):
+  return lr_lib.configure_learning_rate(
+      num_samples, batch_size, **dict(LR_FLAGS, decay_type=decay_type, **changes))
+
+
+def _optimizer(name, learning_rate, **changes):
+  return optimizers.configure_optimizer(name, learning_rate, dict(FLAGS, **changes))
+
+
 def _rates(schedule, steps):
   return [lr_lib.value_at(schedule, s) for s in steps]
 
 
 def test_exponential_is_staircase_over_global_batches():
   # 1000 samples, global batch 100: 10 steps per epoch; decay every 2 epochs = 20.
-  schedule = lr_lib.configure_learning_rate(
+  schedule = _schedule(
       1000, 100, 'exponential', learning_rate=0.1, learning_rate_decay_factor=0.5,
       num_epochs_per_decay=2.0)
   np.testing.assert_allclose(_rates(schedule, [0, 19, 20, 39, 40]),
@@ -44,7 +64,7 @@ def test_decay_steps_follow_the_global_batch_not_replicas():
 
 
 def test_polynomial_reaches_end_and_stays():
-  schedule = lr_lib.configure_learning_rate(
+  schedule = _schedule(
       1000, 100, 'polynomial', learning_rate=0.1, end_learning_rate=0.01,
       num_epochs_per_decay=2.0)
   np.testing.assert_allclose(_rates(schedule, [0, 10, 20, 100]),
@@ -52,18 +72,18 @@ def test_polynomial_reaches_end_and_stays():
 
 
 def test_cosine_runs_over_max_steps_to_end_learning_rate():
-  schedule = lr_lib.configure_learning_rate(
+  schedule = _schedule(
       1000, 100, 'cosine', learning_rate=0.1, end_learning_rate=0.001,
       max_number_of_steps=200)
   np.testing.assert_allclose(_rates(schedule, [0, 100, 200]),
                              [0.1, 0.0505, 0.001], rtol=1e-4)
   with pytest.raises(ValueError, match='max_number_of_steps'):
-    lr_lib.configure_learning_rate(1000, 100, 'cosine')
+    _schedule(1000, 100, 'cosine')
 
 
 def test_warmup_is_slims_min_of_ramp_and_schedule():
   # 10 steps per epoch, 2 warm-up epochs: lr * step / 20 until it meets the schedule.
-  schedule = lr_lib.configure_learning_rate(
+  schedule = _schedule(
       1000, 100, 'fixed', learning_rate=0.2, warmup_epochs=2)
   np.testing.assert_allclose(_rates(schedule, [0, 5, 10, 20, 50]),
                              [0.0, 0.05, 0.1, 0.2, 0.2], rtol=1e-6)
@@ -71,10 +91,10 @@ def test_warmup_is_slims_min_of_ramp_and_schedule():
 
 
 def test_fixed_and_unknown_decay_type():
-  assert _rates(lr_lib.configure_learning_rate(10, 2, 'fixed', 0.3), [0, 99]) == \
+  assert _rates(_schedule(10, 2, 'fixed', learning_rate=0.3), [0, 99]) == \
       pytest.approx([0.3, 0.3])
   with pytest.raises(ValueError, match='learning_rate_decay_type'):
-    lr_lib.configure_learning_rate(10, 2, 'linear')
+    _schedule(10, 2, 'linear')
 
 
 # ------------------------------------------------------------------------------
@@ -92,29 +112,29 @@ def _one_update(optimizer, value, gradient):
 def test_rmsprop_matches_tf1_with_accumulator_starting_at_one():
   # TF1: ms = 0.9 * 1 + 0.1 g^2; mom = 0.9 * 0 + lr g / sqrt(ms + eps); w -= mom.
   g, lr, eps = 2.0, 0.1, 1.0
-  got = _one_update(optimizers.configure_optimizer('rmsprop', lr), [1.0], [g])
+  got = _one_update(_optimizer('rmsprop', lr), [1.0], [g])
   expected = 1.0 - lr * g / np.sqrt(0.9 + 0.1 * g * g + eps)
   np.testing.assert_allclose(got, [expected], rtol=1e-6)
 
 
 def test_slim_parameters_reach_the_optimizers():
-  adam = optimizers.configure_optimizer('adam', 0.1)
+  adam = _optimizer('adam', 0.1)
   assert adam.epsilon == 1.0 and adam.beta_1 == 0.9  # Slim's opt_epsilon default
-  momentum = optimizers.configure_optimizer('momentum', 0.1, momentum=0.8)
+  momentum = _optimizer('momentum', 0.1, momentum=0.8)
   assert isinstance(momentum, keras.optimizers.SGD) and momentum.momentum == 0.8
-  assert optimizers.configure_optimizer('sgd', 0.1).momentum == 0.0
-  ftrl = optimizers.configure_optimizer('ftrl', 0.1, ftrl_l1=0.5)
+  assert _optimizer('sgd', 0.1).momentum == 0.0
+  ftrl = _optimizer('ftrl', 0.1, ftrl_l1=0.5)
   assert ftrl.l1_regularization_strength == 0.5
-  adadelta = optimizers.configure_optimizer('adadelta', 0.1, adadelta_rho=0.5)
+  adadelta = _optimizer('adadelta', 0.1, adadelta_rho=0.5)
   assert adadelta.rho == 0.5
-  adagrad = optimizers.configure_optimizer('adagrad', 0.1)
+  adagrad = _optimizer('adagrad', 0.1)
   assert adagrad.initial_accumulator_value == 0.1
   with pytest.raises(ValueError, match='--optimizer'):
-    optimizers.configure_optimizer('lamb', 0.1)
+    _optimizer('lamb', 0.1)
 
 
 def test_adamw_decays_kernels_only():
-  optimizer = optimizers.configure_optimizer('adamw', 0.1, weight_decay=0.5)
+  optimizer = _optimizer('adamw', 0.1, weight_decay=0.5)
   assert optimizers.decoupled_weight_decay('adamw')
   assert not optimizers.decoupled_weight_decay('adam')
   layer = keras.layers.Dense(1, kernel_initializer='ones', bias_initializer='ones')

@@ -7,6 +7,7 @@ a benchmark or test can build one for in-memory batches. initialize() applies
 the init order: the latest checkpoint in train_dir > --checkpoint_path > scratch.
 """
 
+import os
 import time
 
 from absl import logging
@@ -162,6 +163,10 @@ class RunState(object):
     self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     outputs = self.model.output
     self.has_aux = isinstance(outputs, dict) and 'AuxLogits' in outputs
+    # NASNet/PNASNet: drop path's keep probability follows step / this (TF-Slim's
+    # hparam, not the run's length); None for nets without drop path.
+    self.drop_path_steps = nets_factory.builder_defaults(config['model_name']).get(
+        'total_training_steps')
     self.step = self.optimizer.iterations  # the global step
     self.checkpoint = checkpoints.make_checkpoint(
         self.model, self.step, self.optimizer, self.ema.shadows if self.ema else None)
@@ -233,7 +238,14 @@ class RunState(object):
     latest = self.manager.latest_checkpoint
     if latest and checkpoints.step_of(latest) == step:
       return latest
-    path = self.manager.save(checkpoint_number=step)
+    prefix = os.path.join(self.train_dir, '%s-%d' % (checkpoints.CHECKPOINT_NAME, step))
+    before = set(os.listdir(self.train_dir)) if os.path.isdir(self.train_dir) else set()
+    try:
+      with errors.writing(prefix):
+        path = self.manager.save(checkpoint_number=step)
+    except errors.DiskFull:
+      checkpoints.discard_failed_save(prefix, before)
+      raise
     self.saved.append({'step': step, 'seconds': round(time.time() - self.started, 3)})
     logging.info('saved %s', path)
     return path

@@ -13,6 +13,7 @@ import time
 import tensorflow as tf
 
 from nets import conv_grad_auto
+from nets import net_utils
 from slimkit import distill
 from slimkit import jit_trial
 
@@ -82,6 +83,9 @@ def train_step(state, images, labels, label_smoothing=0.0, distillation=None):
   if state.teacher is not None:
     images, teacher_images = images
     soft = (state.teacher.logits(teacher_images),) + tuple(distillation)
+  if state.drop_path_steps:
+    net_utils.set_training_progress(
+        state.model, tf.cast(state.step, tf.float32) / state.drop_path_steps)
   with tf.GradientTape() as tape:
     end_points = state.model(images, training=True)
     losses = compute_losses(end_points, targets, state.model.losses,

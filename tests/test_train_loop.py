@@ -187,3 +187,32 @@ def test_jit_true_and_false_train_the_same_weights(tmp_path, monkeypatch):
     ('auto', 'auto'), ('true', True), ('false', False), (True, True), (None, False)])
 def test_jit_setting_reads_the_flag_and_older_run_configs(value, setting):
   assert jit_trial.setting(value) == setting
+
+
+# ------------------------------------------------- heads and schedules of the zoo
+
+
+def test_training_feeds_drop_path_its_progress_and_the_aux_head_its_loss(
+    tmp_path, monkeypatch):
+  """NASNet's drop path reads step / total_training_steps (TF-Slim's hparam) from
+  the training step; its auxiliary head adds 0.4 of its cross-entropy."""
+  nasnet = nets_factory.networks_map['nasnet_cifar']  # 3 cells, not 18: fast
+  monkeypatch.setitem(nets_factory.networks_map, 'nasnet_cifar', nasnet._replace(
+      kwargs=dict(nasnet.kwargs, num_cells=3, num_conv_filters=8)))
+  config = train_config(tmp_path / 'train', '(in memory)', model_name='nasnet_cifar',
+                        batch_size=2, jit_compile='false', conv_gradients='tf')
+  state = run_state.RunState(config, tf.distribute.get_strategy(), num_classes=10,
+                             input_shape=(32, 32, 3), num_samples=NUM_IMAGES)
+  assert state.has_aux and state.drop_path_steps == 937500
+  state.step.assign(468750)  # half way through TF-Slim's schedule
+  images = tf.random.stateless_uniform((2, 32, 32, 3), [1, 2], -1.0, 1.0)
+  labels = tf.constant([1, 7], tf.int64)
+  metrics = tf.function(lambda: step.train_step(state, images, labels))().numpy()
+  progress = {float(l.training_progress.numpy()) for l in state.model.layers
+              if hasattr(l, 'training_progress')}
+  assert progress == {0.5}
+  values = dict(zip(step.METRICS, metrics))
+  assert values['aux_loss'] > 0
+  assert values['total_loss'] == pytest.approx(
+      values['cross_entropy'] + values['aux_loss'] + values['regularization_loss'],
+      rel=1e-5)

@@ -134,12 +134,11 @@ def _aux_kernel(net):
 
 def _check_size(shape, create_aux):
   minimum = MIN_SIZE_AUX if create_aux else MIN_SIZE
-  known = [d for d in shape[:2] if d is not None]
-  if any(d < minimum for d in known):
-    extra = ('; or build it with create_aux_logits=False (75x75 then works)'
-             if create_aux else '')
+  if any(d is not None and d < minimum for d in shape[:2]):
+    why = (' for its AuxLogits head (create_aux_logits=False: %d)' % MIN_SIZE
+           if create_aux else '')
     raise ValueError('input_shape: inception_v3 needs height and width of at '
-                     'least %d%s, got %r' % (minimum, extra, tuple(shape)))
+                     'least %d%s, got %r' % (minimum, why, tuple(shape)))
 
 
 def inception_v3(num_classes=1000, input_shape=(299, 299, 3),

@@ -56,10 +56,11 @@ def reference_graph(name, image_size, num_classes, batch=2):
 
 def save_random_end_points(name, prefix, image_size, num_classes, keys,
                            batch=2, seed=0):
-  """Builds TF-Slim's `name`, randomises it, saves prefix -> (images, {key: value}).
+  """Builds TF-Slim's `name`, randomises it, saves prefix.
 
   As slim_reference.save_random_checkpoint (same random values for the same
   seed), with the end points named by `keys` computed in the same run.
+  Returns (images, {key: value}, the graph for graph_params / graph_macs).
   """
   import slim_reference
   rng = np.random.RandomState(seed)
@@ -75,7 +76,7 @@ def save_random_end_points(name, prefix, image_size, num_classes, keys,
       randomise(sess, rng)
       values = sess.run({k: end_points[k] for k in keys}, {inputs: images})
       saver.save(sess, prefix, write_meta_graph=False)
-  return images, values
+  return images, values, graph
 
 
 def graph_macs(graph):

@@ -87,9 +87,9 @@ def one_row(device, visible, dataset, dataset_dir, model, precision, work_dir):
   return {
       'device': device, 'dataset': dataset, 'model': model,
       'image_size': config['image_size'], 'precision': precision,
-      'sec_per_step': '%.3f' % per_step,
+      'sec_per_step': '%.4g' % per_step,
       'images_per_sec': '%.1f' % stats['steady_images_per_sec'],
-      'sec_per_epoch': '%.0f' % (per_step * steps_per_epoch),
+      'sec_per_epoch': '%.4g' % (per_step * steps_per_epoch),
       'first_step': '%.1f' % stats['time_to_first_step'],
   }
 

@@ -95,6 +95,7 @@ def _relabel(dataset_dir, split, index, label=None, encoded=None):
   return shard
 
 
+@pytest.mark.slow
 def test_cut_shard_stops_training_in_one_line_and_keeps_the_checkpoints(
     trained, tiny_mnist_dir, tmp_path):
   data = _copy(tiny_mnist_dir, tmp_path / 'data')

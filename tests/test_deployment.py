@@ -169,6 +169,7 @@ TWO_CLONES = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_two_clones_on_two_cpus_match_one_device(tmp_path, tiny_mnist_dir):
   script = TWO_CLONES % {'root': ROOT, 'data': tiny_mnist_dir, 'tmp': str(tmp_path)}
   proc = subprocess.run([sys.executable, '-c', script], cwd=ROOT, capture_output=True,

@@ -150,6 +150,7 @@ def test_tflite_predicts_as_the_checkpoint(exported):
   np.testing.assert_allclose(probabilities, expected, atol=0.1)
 
 
+@pytest.mark.slow
 def test_classify_image_prints_top_k_per_image(exported, tmp_path):
   encoded, _, expected = _reference(exported, count=2)
   paths = [str(tmp_path / 'first.png'), str(tmp_path / 'second.jpg')]

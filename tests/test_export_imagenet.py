@@ -71,6 +71,7 @@ def test_both_signatures_return_the_nets_logits(exported):
     assert f.read().splitlines()[:2] == ['0:background', '1:1']
 
 
+@pytest.mark.slow
 def test_classify_image_names_the_numbered_classes(exported, tmp_path):
   image = str(tmp_path / 'grey.jpg')
   with open(image, 'wb') as f:

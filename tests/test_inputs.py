@@ -268,6 +268,7 @@ print(json.dumps([list(v.shape) for v in strategy.experimental_local_results(x)]
 '''
 
 
+@pytest.mark.slow
 def test_runs_under_a_mirrored_strategy(tiny):
   out = subprocess.run(
       [sys.executable, '-c', _STRATEGY_SCRIPT, ROOT, json.dumps(tiny.files)],

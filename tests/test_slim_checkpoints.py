@@ -213,6 +213,7 @@ def one_line_failure(result):
   return lines[-1]
 
 
+@pytest.mark.slow
 def test_fine_tune_keeps_frozen_values_bit_for_bit(tmp_path, tiny_cifar_dir):
   prefix = str(tmp_path / 'slim' / 'mobilenet_v1_0.25_224.ckpt')
   slim_reference.save_random_checkpoint('mobilenet_v1_025', prefix, 32, 1001)

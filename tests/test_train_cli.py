@@ -32,6 +32,7 @@ def error_lines(stderr):
   return [l for l in stderr.splitlines() if 'train_image_classifier.py: error:' in l]
 
 
+@pytest.mark.slow
 def test_thesis_command_line_trains_writes_events_and_resumes(tmp_path, tiny_cifar_dir):
   train_dir = str(tmp_path / 'thesis')
 

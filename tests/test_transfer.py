@@ -76,6 +76,7 @@ def test_unfrozen_stage_starts_from_the_head_run_and_trains_the_body(stages):
   assert 0 < delta < np.abs(head['Logits/kernel']).max()
 
 
+@pytest.mark.slow
 def test_fine_tuned_net_evaluates_on_flowers_into_its_own_dir(stages):
   eval_dir = stages['base'] / 'eval'
   run('eval_image_classifier.py', '--checkpoint_path=%s' % stages['full'],

@@ -37,8 +37,8 @@ from nets import conv_grad
 from nets import conv_grad_auto
 from nets import nets_factory
 
-flags.DEFINE_string('net', 'resnet_v1_50_cifar', 'nets_factory name, or "issue13": '
-                    'the five 3x3 stride-1 SAME layers of issue 13\'s Zen 3 table.')
+flags.DEFINE_string('net', 'resnet_v1_50_cifar', 'nets_factory name, or "small_maps": '
+                    'five 3x3 stride-1 SAME layers at 1x1 to 32x32 maps, where Eigen\'s input gradient collapses on AVX2 CPUs.')
 flags.DEFINE_integer('batch', 128, 'Batch size.')
 flags.DEFINE_integer('image_size', 32, 'Height and width of the images.')
 flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Compute dtype.')
@@ -55,21 +55,21 @@ def machine_line():
   return 'machine: ' + harness.describe()
 
 
-# Issue 13's table (Zen 3): map size and channels of 3x3 convs, stride 1, SAME.
-ISSUE13_LAYERS = ((1, 512), (2, 256), (4, 256), (8, 128), (32, 64))
+# Map size and channels of ResNet-like 3x3 convs, stride 1, SAME, from 1x1 to 32x32.
+SMALL_MAP_LAYERS = ((1, 512), (2, 256), (4, 256), (8, 128), (32, 64))
 
 
-def issue13_geometries(batch, dtype):
+def small_map_geometries(batch, dtype):
   return collections.OrderedDict(
       (conv_grad.Geometry(False, (batch, n, n, c), (3, 3, c, c), (batch, n, n, c),
                           (1, 1), (1, 1), 'SAME', dtype), 1)
-      for n, c in ISSUE13_LAYERS)
+      for n, c in SMALL_MAP_LAYERS)
 
 
 def net_geometries(net, batch, image_size, dtype):
   """{geometry: number of layers with it} of the net's convs, in build order."""
-  if net == 'issue13':
-    return issue13_geometries(batch, dtype)
+  if net == 'small_maps':
+    return small_map_geometries(batch, dtype)
   if dtype != 'float32':
     keras.mixed_precision.set_global_policy('mixed_' + dtype)
   try:

@@ -19,7 +19,7 @@ net, batch, optimizer (momentum 0.9, lr 0.01, fixed), loss and precision:
             TF-Slim counterpart here
 
 A net is a nets_factory name, trained at its own default image size, or NAME@SIZE:
-resnet_v1_50@32 is the issue-13 case, TF-Slim's ImageNet ResNet-50 (7x7/2 conv1,
+resnet_v1_50@32 is the small-map case, TF-Slim's ImageNet ResNet-50 (7x7/2 conv1,
 3x3/2 pool1) on 32x32 CIFAR-10 images, so its blocks run at 8x8 down to 1x1.
 
 Methods are interleaved over --repeats so all see the same load; the table gives

@@ -6,7 +6,7 @@ TF switches oneDNN on by default only on CPUs with VNNI, AVX512-BF16 or AMX
 Intel client chips before Alder Lake, many cloud VMs) thus gets Eigen, whose
 Conv2DBackpropInput collapses at small maps: 670 ms for a 3x3 conv at 1x1x512,
 batch 128, against 7.4 ms with oneDNN limited to AVX2 (benchmarks/conv_grad_bench.py
---net=issue13 --cpu=avx2 --onednn=both). configure_onednn() switches oneDNN on for
+--net=small_maps --cpu=avx2 --onednn=both). configure_onednn() switches oneDNN on for
 such CPUs before TensorFlow is imported; TF_ENABLE_ONEDNN_OPTS set by the user
 always wins.
 

@@ -2,7 +2,7 @@
 
 TensorFlow computes a conv's gradients with Conv2DBackpropInput/Filter (and the
 depthwise equivalents). On some CPUs those kernels are several times slower than
-a forward convolution or a matmul doing the same arithmetic (issue 13), so each
+a forward convolution or a matmul doing the same arithmetic, so each
 gradient here also has rewrites that give the same numbers:
 
   input gradient (dx)

@@ -260,8 +260,8 @@ def test_conv_grad_bench_times_every_formulation_and_names_the_pick():
     assert row.rstrip().endswith('x)')  # "<pick> (<speed-up>x)"
   assert out.count('conv gradients per step: tf ') == 2
   assert 'oneDNN+auto over Eigen tf: ' in out.splitlines()[-1]
-  # The issue's five 3x3 layers, without a net.
-  out = bench('conv_grad_bench.py', '--net=issue13', '--batch=1')
+  # The five small-map 3x3 layers, without a net.
+  out = bench('conv_grad_bench.py', '--net=small_maps', '--batch=1')
   assert [l.split()[1] for l in out.splitlines() if ' dx ' in l] == [
       'x1x1x1x512', 'x1x2x2x256', 'x1x4x4x256', 'x1x8x8x128', 'x1x32x32x64']
 
@@ -295,7 +295,7 @@ def test_train_bench_tf_slim_worker_trains_slims_resnet(tiny_cifar_dir):
 
 def test_train_bench_net_at_an_image_size(tmp_path, tiny_cifar_dir):
   """NAME@SIZE trains every method at that size: ours through --train_image_size,
-  TF-Slim with its stock ResNet-50 (the issue-13 case). Ours starts from scratch
+  TF-Slim with its stock ResNet-50 (the small-map case). Ours starts from scratch
   even in a reused --work_dir."""
   stale = tmp_path / 'train' / 'resnet_v1_50@32-ours_tf-0'
   stale.mkdir(parents=True)

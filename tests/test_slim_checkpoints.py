@@ -278,7 +278,7 @@ def test_bad_checkpoints_fail_in_one_line(tmp_path, tiny_cifar_dir, lenet_ckpt):
     results[name] = subprocess.CompletedProcess(proc.args, proc.returncode, '', err)
   line = one_line_failure(results['offset'])
   assert 'CifarNet/logits/weights' in line and '--labels_offset' in line
-  # eval_image_classifier.py has no --checkpoint_exclude_scopes (issue 15)
+  # eval_image_classifier.py has no --checkpoint_exclude_scopes
   assert '--checkpoint_exclude_scopes' not in line
   line = one_line_failure(results['other_net'])
   assert 'looks like a checkpoint of lenet' in line

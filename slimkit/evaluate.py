@@ -5,7 +5,8 @@ With --eval_interval_secs it polls a train dir instead and evaluates each checkp
 that has no result yet, until training's last step (run_config.json's
 max_number_of_steps) is evaluated or --timeout seconds pass without a new one.
 
-Every evaluation writes to --eval_dir, never to the train dir:
+Every evaluation writes to --eval_dir, never to the train dir (given as the train
+dir, or unset, it is <train_dir>/eval: resolve_eval_dir):
   events.out.tfevents.*  eval/Accuracy, eval/Recall_5, eval/Loss at the checkpoint's step
   eval_<step>.json       metrics, per-class accuracy, confusion matrix, speed (atomic)
 and prints a table on stdout; a progress bar goes to stderr.
@@ -29,6 +30,7 @@ import collections
 import datetime
 import math
 import os
+import re
 import sys
 import time
 
@@ -52,6 +54,7 @@ from slimkit import summaries
 
 TOP_K = 5
 RESULT_FORMAT = 'eval_%d.json'
+EVAL_SUBDIR = 'eval'  # <train_dir>/eval: beside the checkpoints, not among them
 
 # What one evaluation needs besides the checkpoint, resolved from flags + run_config.
 Setup = collections.namedtuple('Setup', [
@@ -78,25 +81,60 @@ def check_config(config):
     raise ValueError('--checkpoint_path: expected a train dir or a checkpoint prefix')
   if os.path.exists(config['dataset_dir']):  # a missing one: get_split says what to run
     errors.check_input_dir('dataset_dir', config['dataset_dir'], 'dataset directory')
-  errors.check_output_dir('eval_dir', config.get('eval_dir'))
   if config.get('timeout') and not config.get('eval_interval_secs'):
     raise ValueError('--timeout only applies to continuous evaluation: also set '
                      '--eval_interval_secs')
   path = config['checkpoint_path']
-  if config.get('eval_interval_secs'):
-    if os.path.exists(path) and not os.path.isdir(path):
-      raise ValueError('--eval_interval_secs: --checkpoint_path=%s must be the train '
-                       'dir to poll, not one checkpoint' % path)
-    train_dir = path
-  elif slim_checkpoint.is_short_name(path) or slim_checkpoint.is_archive_path(path):
-    return  # a published checkpoint: no train dir to keep apart from eval_dir
+  if config.get('eval_interval_secs') and os.path.exists(path) and \
+      not os.path.isdir(path):
+    raise ValueError('--eval_interval_secs: --checkpoint_path=%s must be the train '
+                     'dir to poll, not one checkpoint' % path)
+  errors.check_output_dir('eval_dir', resolve_eval_dir(config)[0])
+
+
+def resolve_eval_dir(config):
+  """(the directory evaluation writes to, the line saying why it is not --eval_dir).
+
+  Never the train dir: TF-Slim's scripts pass --eval_dir equal to it, and that
+  becomes its sub-directory eval/, which TensorBoard shows beside the training
+  run. Unset (TF-Slim's /tmp/tfmodel/ mixed every model's results), it is derived
+  from --checkpoint_path: <train_dir>/eval; <dir>/<name>_eval for a lone
+  checkpoint such as TF-Slim's <dir>/<name>.ckpt, as one dir may hold several;
+  <cache>/eval/<name> for a published short name.
+  """
+  path = config['checkpoint_path']
+  given = config.get('eval_dir')
+  if slim_checkpoint.is_short_name(path):
+    train_dir = None
+  elif config.get('eval_interval_secs') or os.path.isdir(path):
+    train_dir = path  # polled, it may not exist yet
   else:
     train_dir = run_config_lib.train_dir_of(path)
-  eval_dir, train_dir = os.path.realpath(config['eval_dir']), os.path.realpath(train_dir)
-  if eval_dir == train_dir or eval_dir.startswith(train_dir + os.sep):
-    raise ValueError('--eval_dir=%s is in the train dir of --checkpoint_path; evaluation '
-                     'never writes there: pass a directory of its own, e.g. %s_eval'
-                     % (config['eval_dir'], train_dir))
+  if given:
+    if train_dir is None or os.path.realpath(given) != os.path.realpath(train_dir):
+      return given, None
+    eval_dir = os.path.join(train_dir, EVAL_SUBDIR)
+    return eval_dir, ('--eval_dir=%s is the train dir of --checkpoint_path, whose '
+                      'checkpoints stay untouched: writing the evaluation to %s'
+                      % (given, eval_dir))
+  if train_dir is None:
+    eval_dir = os.path.join(slim_checkpoint.cache_dir(), EVAL_SUBDIR, path)
+  elif train_dir == path or _holds_a_run(train_dir):
+    eval_dir = os.path.join(train_dir, EVAL_SUBDIR)
+  else:
+    eval_dir = os.path.join(train_dir, _checkpoint_name(path) + '_eval')
+  return eval_dir, '--eval_dir unset: writing the evaluation to %s' % eval_dir
+
+
+def _holds_a_run(directory):
+  return any(os.path.exists(os.path.join(directory, name))
+             for name in ('checkpoint', run_config_lib.FILE))
+
+
+def _checkpoint_name(path):
+  """'inception_v1' of .../inception_v1.ckpt, its .index or .data file, an archive."""
+  name = re.sub(r'\.(index|meta|data-\d+-of-\d+)$', '', os.path.basename(path))
+  return re.sub(r'(\.tar\.gz|\.tgz|\.tar|\.ckpt)$', '', name) or name
 
 
 def resolve(config, run_config):
@@ -352,6 +390,10 @@ def run(config):
   Raises ValueError / FileNotFoundError with a one-line message for bad input.
   """
   check_config(config)
+  eval_dir, why = resolve_eval_dir(config)
+  if why:
+    logging.info(why)
+  config = dict(config, eval_dir=eval_dir)
   session = _Session(config)
   try:
     if config.get('eval_interval_secs'):

@@ -275,8 +275,10 @@ def define_eval_flags():
   _define('string', 'checkpoint_path', '/tmp/tfmodel/',
           'The directory where the model was written to or an absolute path to a '
           'checkpoint file.')
-  _define('string', 'eval_dir', '/tmp/tfmodel/',
-          'Directory where the results are saved to.')
+  _define('string', 'eval_dir', None,
+          'Directory where the results are saved to. (new) Never the train dir: '
+          'given as the train dir (as TF-Slim\'s scripts do), or unset (TF-Slim: '
+          '/tmp/tfmodel/), it is <train dir>/eval, beside the checkpoints.')
   _define('integer', 'eval_image_size', None, 'Eval image size',
           lower_bound=1)
   _define('bool', 'quantize', False, 'whether to use quantized graph or not.')

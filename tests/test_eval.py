@@ -138,6 +138,63 @@ def test_continuous_eval_skips_evaluated_checkpoints_and_times_out(run, tmp_path
   assert 2 <= time.time() - start < 15
 
 
+def test_eval_dir_given_as_the_train_dir_goes_beside_its_checkpoints(run, tmp_path,
+                                                                     absl_log):
+  """TF-Slim's scripts pass --eval_dir equal to the train dir: results go to its eval/."""
+  train_dir = str(tmp_path / 'train')
+  shutil.copytree(run['train_dir'], train_dir)
+  before = _digest(train_dir)
+  config = {'checkpoint_path': train_dir, 'eval_dir': train_dir + os.sep,
+            'model_name': 'custom_cnn', 'dataset_name': _info(run['dataset_dir'])['name'],
+            'dataset_split_name': 'test', 'dataset_dir': run['dataset_dir'],
+            'batch_size': BATCH}
+  [result] = evaluate.run(config)
+  eval_dir = os.path.join(train_dir, 'eval')
+  assert result['step'] == STEPS
+  assert os.listdir(train_dir).count('eval') == 1
+  assert [os.path.basename(p) for p in glob.glob(os.path.join(eval_dir, 'eval_*.json'))
+          ] == ['eval_%d.json' % STEPS]
+  assert [s for s, _ in summaries.read_scalars(eval_dir)['eval/Accuracy']] == [STEPS]
+  after = _digest(train_dir)
+  assert {p: d for p, d in after.items() if not p.startswith('eval' + os.sep)} == before
+  assert ('--eval_dir=%s is the train dir of --checkpoint_path, whose checkpoints stay '
+          'untouched: writing the evaluation to %s' % (train_dir + os.sep, eval_dir)
+          in absl_log.messages)
+
+
+def test_unset_eval_dir_is_derived_from_the_checkpoint_path(tmp_path, monkeypatch):
+  train_dir = tmp_path / 'train'
+  os.makedirs(train_dir)
+  (train_dir / run_config_lib.FILE).write_text('{}')
+  slim_dir = tmp_path / 'checkpoints'  # TF-Slim's layout: several nets in one dir
+  os.makedirs(slim_dir)
+  (slim_dir / 'inception_v1.ckpt').write_bytes(b'')
+  (slim_dir / 'resnet_v1_50.ckpt.index').write_bytes(b'')
+  monkeypatch.setenv('SLIMKIT_CACHE', str(tmp_path / 'cache'))
+  monkeypatch.chdir(tmp_path)
+  cases = {
+      str(train_dir): train_dir / 'eval',
+      str(train_dir / 'ckpt-6'): train_dir / 'eval',
+      str(slim_dir / 'inception_v1.ckpt'): slim_dir / 'inception_v1_eval',
+      str(slim_dir / 'resnet_v1_50.ckpt.index'): slim_dir / 'resnet_v1_50_eval',
+      'inception_v1': tmp_path / 'cache' / 'eval' / 'inception_v1',
+  }
+  for checkpoint_path, expected in cases.items():
+    eval_dir, why = evaluate.resolve_eval_dir({'checkpoint_path': checkpoint_path,
+                                               'eval_dir': None})
+    assert eval_dir == str(expected)
+    assert why == '--eval_dir unset: writing the evaluation to %s' % expected
+  # Polled, the train dir may not exist yet; a given eval dir elsewhere is kept.
+  later = str(tmp_path / 'later')
+  assert evaluate.resolve_eval_dir({'checkpoint_path': later, 'eval_interval_secs': 1,
+                                    'eval_dir': None})[0] == os.path.join(later, 'eval')
+  assert evaluate.resolve_eval_dir({'checkpoint_path': later, 'eval_interval_secs': 1,
+                                    'eval_dir': later})[0] == os.path.join(later, 'eval')
+  elsewhere = str(tmp_path / 'elsewhere')
+  assert evaluate.resolve_eval_dir({'checkpoint_path': str(train_dir),
+                                    'eval_dir': elsewhere}) == (elsewhere, None)
+
+
 def _numpy_reference(dataset_dir, prefix, split_name='test'):
   """Logits of the restored EMA model on the split, batched as the eval, and labels."""
   info = _info(dataset_dir)
@@ -306,9 +363,6 @@ def test_unsupported_flags_are_named(run, tmp_path):
             'dataset_name': _info(run['dataset_dir'])['name'],
             'dataset_split_name': 'test'}
   for extra, message in [({'quantize': True}, '--quantize is not supported'),
-                         ({'eval_dir': run['train_dir']}, 'is in the train dir'),
-                         ({'eval_dir': os.path.join(run['train_dir'], 'eval')},
-                          'is in the train dir'),
                          ({'master': 'grpc://x:1'}, '--master'),
                          ({'timeout': 5}, '--timeout only applies'),
                          ({'checkpoint_path': run['train_dir'] + '/checkpoint',

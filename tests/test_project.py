@@ -58,7 +58,10 @@ SLIM_TRAIN_DEFAULTS = {
 
 SLIM_EVAL_DEFAULTS = {
     'batch_size': 100, 'max_num_batches': None, 'master': '',
-    'checkpoint_path': '/tmp/tfmodel/', 'eval_dir': '/tmp/tfmodel/',
+    'checkpoint_path': '/tmp/tfmodel/',
+    # eval_dir: TF-Slim's /tmp/tfmodel/ mixed every model's results; unset, it is
+    # derived from --checkpoint_path (test_eval.py).
+    'eval_dir': None,
     'num_preprocessing_threads': 4, 'dataset_name': 'imagenet', 'dataset_split_name': 'test',
     'dataset_dir': None, 'labels_offset': 0, 'model_name': 'inception_v3',
     'preprocessing_name': None, 'moving_average_decay': None, 'eval_image_size': None,

@@ -15,10 +15,13 @@ from nets import nets_factory  # noqa: E402
 from nets import scopes  # noqa: E402
 
 NAMES = [
-    'cifarnet', 'custom_cnn', 'custom_cnn_wide', 'inception_v1', 'inception_v1_cifar', 'lenet',
+    'alexnet_v2',
+    'cifarnet', 'custom_cnn', 'custom_cnn_wide', 'inception_v1', 'inception_v1_cifar',
+    'inception_v2', 'inception_v3', 'lenet',
     'mobilenet_v1', 'mobilenet_v1_025', 'mobilenet_v1_050', 'mobilenet_v1_075',
-    'mobilenet_v1_cifar', 'resnet_v1_101', 'resnet_v1_152', 'resnet_v1_50',
-    'resnet_v1_50_cifar']
+    'mobilenet_v1_cifar', 'overfeat', 'resnet_v1_101', 'resnet_v1_152', 'resnet_v1_50',
+    'resnet_v1_50_cifar', 'resnet_v2_101', 'resnet_v2_152', 'resnet_v2_200',
+    'resnet_v2_50', 'vgg_16', 'vgg_19', 'vgg_a']
 
 
 def test_list_networks():
@@ -81,6 +84,7 @@ def test_spec_follows_slims_maps(name, size, preprocessing, scope):
 # One name per builder; the other names share its builder and classifier.
 DISTINCT = {'cifarnet': [], 'lenet': [], 'custom_cnn': ['custom_cnn_wide'],
             'inception_v1': ['inception_v1_cifar'],
+            'inception_v2': [], 'inception_v3': [],
             'resnet_v1_50': ['resnet_v1_50_cifar', 'resnet_v1_101',
                              'resnet_v1_152'],
             'mobilenet_v1_025': ['mobilenet_v1', 'mobilenet_v1_050',
@@ -104,16 +108,18 @@ def test_distinct_covers_every_name():
 @pytest.mark.parametrize('name', sorted(DISTINCT))
 def test_logits_scopes_select_exactly_the_classifier(name):
   spec = nets_factory.get_spec(name)
-  size = 8 if name not in ('lenet', 'cifarnet') else 28
+  size = {'lenet': 28, 'cifarnet': 28, 'inception_v3': 107}.get(name, 8)
   model = nets_factory.build_model(name, 7, (size, size, 3))
   assert model.name == spec.model_scope
-  # The classifier's kernel and bias: the only weights sized by num_classes=7.
+  # The classifier's kernel and bias: the only weights sized by num_classes=7;
+  # and the whole auxiliary head where there is one (a classifier too).
   classifier = {v.path for v in model.weights if v.shape[-1] == 7}
-  assert len(classifier) == 2
+  aux = {v.path for v in model.weights if v.path.startswith('AuxLogits.')}
+  assert len(classifier) == (4 if aux else 2)
   inside, outside, unmatched = scopes.select(
       model.weights, spec.model_scope, ','.join(spec.logits_scopes))
-  assert {v.path for v in inside} == classifier
-  assert not unmatched and len(outside) == len(model.weights) - 2
+  assert {v.path for v in inside} == classifier | aux
+  assert not unmatched and len(outside) == len(model.weights) - len(inside)
   # Every variable path is the same in every build (no auto-numbered names).
   again = nets_factory.build_model(name, 7, (size, size, 3))
   assert [v.path for v in again.variables] == [

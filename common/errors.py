@@ -10,6 +10,7 @@ such a line too, naming the file. `describe(exc)` is what the scripts print
 """
 
 import contextlib
+import errno
 import os
 import re
 import sys
@@ -17,6 +18,20 @@ import sys
 
 class UserError(ValueError):
   """Bad input: one line naming the flag or file, what is wrong and what to do."""
+
+
+class DiskFull(UserError):
+  """A write ran out of space: one line naming the path (see writing)."""
+
+
+class Stopped(BaseException):
+  """A signal stopped the script's work: the scripts print the message and exit
+  128 + signum, as a shell reports a process killed by it. A BaseException, as
+  KeyboardInterrupt, so that no `except Exception` swallows it."""
+
+  def __init__(self, signum, message):
+    super().__init__(message)
+    self.signum = signum
 
 
 # Plain Python errors that TensorFlow's file readers raise for damaged files (a
@@ -97,6 +112,9 @@ def describe(exc):
                                                 tf_errors.NotFoundError,
                                                 tf_errors.PermissionDeniedError)):
     return one_line(first_line(exc))
+  full = disk_full(exc)
+  if full and not isinstance(exc, OSError):  # TensorFlow's words for it
+    return one_line('the disk is full (%s): %s' % (full, first_line(exc)))
   if isinstance(exc, OSError):  # a full disk, a lost mount: the system's words
     if getattr(exc, 'filename', None):
       return one_line('%s: %s' % (exc.filename, exc.strerror or exc))
@@ -122,13 +140,52 @@ def reading(what, fix, locate=None):
     raise
   except Exception as e:  # pylint: disable=broad-except
     found = graph_message(e)
-    if found is None and not _is_read_error(e):
-      raise
+    if found is None and (not _is_read_error(e) or disk_full(e)):
+      raise  # a full disk while reading is a write elsewhere, not damage
     advice = fix() if callable(fix) else fix
     if found is None:
       found = (locate(e) if locate else None) or '%s: %s (%s)' % (
           what, _damage(e), first_line(e))
     raise UserError('%s; %s' % (found, advice)) from e
+
+
+_FULL_WORDS = ('No space left on device', 'Disk quota exceeded')
+
+
+def disk_full(exc):
+  """The system's words if exc is an out-of-space error, else None.
+
+  OSError carries an errno; TensorFlow's writers (checkpoints, event files,
+  TFRecords) raise ResourceExhaustedError with the words in the text.
+  """
+  if isinstance(exc, OSError):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+      return os.strerror(exc.errno)
+    return None
+  tf_errors = _tf_errors()
+  if tf_errors is None or not isinstance(exc, tf_errors.OpError):
+    return None
+  text = str(getattr(exc, 'message', None) or exc)
+  return next((words for words in _FULL_WORDS if words in text), None)
+
+
+@contextlib.contextmanager
+def writing(path, advice=None):
+  """Turns running out of space while writing path into a DiskFull error.
+
+  '<path>: the disk is full (No space left on device); <advice>'. The caller
+  removes what it left half-written; other errors pass unchanged.
+  """
+  try:
+    yield
+  except UserError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    full = disk_full(e)
+    if full is None:
+      raise
+    message = '%s: the disk is full (%s)' % (path, full)
+    raise DiskFull(message + ('; ' + advice if advice else '')) from e
 
 
 def _is_read_error(exc):

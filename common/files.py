@@ -8,21 +8,27 @@ import json
 import os
 import tempfile
 
+from common import errors
+
 
 def write_text_atomic(path, text):
-  """Writes beside path and renames: a reader never sees a half-written file."""
+  """Writes beside path and renames: a reader never sees a half-written file.
+
+  A full disk raises errors.DiskFull naming path, and leaves nothing behind.
+  """
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path), dir=directory)
-  try:
-    with os.fdopen(fd, 'w') as f:
-      f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  with errors.writing(path):
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path), dir=directory)
+    try:
+      with os.fdopen(fd, 'w') as f:
+        f.write(text)
+      os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
+      os.replace(tmp, path)
+    except BaseException:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+      raise
 
 
 def write_json_atomic(path, obj):

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 
+from common import errors
 from common import files
 
 SCHEMA = 1
@@ -89,6 +90,6 @@ class Cache(object):
                                           'machine': self.machine,
                                           'entries': entries})
       return True
-    except OSError as e:
+    except (OSError, errors.DiskFull) as e:
       _log.warning('cannot write the tuning cache %s: %s', self.path, e)
       return False

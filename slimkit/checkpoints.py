@@ -15,6 +15,7 @@ them, so eval and export can rebuild the net.
 
 import os
 import re
+import shutil
 
 from absl import logging
 import numpy as np
@@ -86,6 +87,13 @@ def require_latest(path, flag='--checkpoint_path'):
   a V1 file, an archive, a short name of its published table.
   """
   prefix = latest(path)
+  if prefix is not None and os.path.isdir(prefix + '_temp'):
+    # A train dir names only finished checkpoints (its 'checkpoint' file); a prefix
+    # may be one TensorFlow is still renaming into place.
+    raise errors.UserError(
+        '%s=%s: checkpoint %s is still being written (%s_temp exists; if no training '
+        'runs there, its save was cut short); pass the train dir for its newest '
+        'finished checkpoint' % (flag, path, prefix, os.path.basename(prefix)))
   if prefix is None and path:
     prefix = slim_checkpoint.resolve(path, flag)
   if prefix is None:
@@ -349,16 +357,55 @@ def set_aside(prefix):
   return target
 
 
+# What a save leaves until it completes: TensorFlow writes '<prefix>_temp/' and
+# renames its files into place, and writes the state file as 'checkpoint.tmp<hex>'.
+_UNFINISHED = re.compile(r'^(%s-\d+_temp|checkpoint\.tmp[0-9a-f]{32})$' % CHECKPOINT_NAME)
+
+
+def discard_unfinished(train_dir):
+  """Removes the temporaries of saves that never completed (a crash, a full disk).
+
+  Only for the holder of the train dir's lock: another writer's save in progress
+  looks the same.
+  """
+  for name in os.listdir(train_dir):
+    if _UNFINISHED.match(name):
+      path = os.path.join(train_dir, name)
+      if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+      else:
+        os.remove(path)
+
+
+def discard_failed_save(prefix, before):
+  """After the save of prefix failed: removes the files it made, unless they read in
+  full (only the state file failed: resume finds it on disk), and the temporaries.
+
+  before: the names in the train dir before the save began (never removed).
+  """
+  directory, base = os.path.split(prefix)
+  if not os.path.isdir(directory):
+    return
+  discard_unfinished(directory)
+  made = [name for name in os.listdir(directory)
+          if name.startswith(base + '.') and name not in before]
+  if made and (not os.path.exists(prefix + '.index') or verify(prefix) is not None):
+    for name in made:
+      os.remove(os.path.join(directory, name))
+
+
 def prepare_resume(train_dir):
   """Makes the train dir's newest intact checkpoint the one training resumes from.
 
   Damaged newer checkpoints are set aside (never deleted) and dropped from the
   'checkpoint' state file, which is rewritten from the files on disk (so a damaged
-  state file is repaired too). Raises a one-line error if every checkpoint is damaged.
-  Returns the resume prefix or None.
+  state file is repaired too); what unfinished saves left is removed. Raises a
+  one-line error if every checkpoint is damaged. Returns the resume prefix or None.
+  Only for the holder of the train dir's lock.
   """
   if not os.path.isdir(train_dir):
     return None
+  discard_unfinished(train_dir)
   prefixes = step_prefixes(train_dir)
   if not prefixes:
     return None

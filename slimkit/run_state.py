@@ -19,6 +19,7 @@ from nets import nets_factory
 from nets import scopes
 from slimkit import checkpoints
 from slimkit import learning_rate as learning_rate_lib
+from slimkit import memory
 from slimkit import optimizers
 
 
@@ -145,6 +146,8 @@ class RunState(object):
           config['model_name'], num_classes, self.input_shape,
           weight_decay=0.0 if decoupled else config['weight_decay'],
           conv_gradients=config.get('conv_gradients'), **_net_options(config))
+      memory.check_batch(self.model, self.global_batch, memory.host_share(strategy),
+                         strategy.num_replicas_in_sync)
       self.variables_to_train = variables_to_train(self.model,
                                                    config.get('trainable_scopes'))
       if teacher is not None:
@@ -246,6 +249,10 @@ class RunState(object):
     except errors.DiskFull:
       checkpoints.discard_failed_save(prefix, before)
       raise
+    except (tf.errors.OpError, OSError) as e:  # not the data's fault: say so
+      checkpoints.discard_failed_save(prefix, before)
+      raise errors.UserError('%s: the checkpoint could not be written (%s); training '
+                             'stopped' % (prefix, errors.first_line(e))) from e
     self.saved.append({'step': step, 'seconds': round(time.time() - self.started, 3)})
     logging.info('saved %s', path)
     return path

@@ -9,19 +9,24 @@ import os
 
 import tensorflow as tf
 
+from common import errors
 from tensorflow.core.util import event_pb2
 
 
 class Writer(object):
-  """tf.summary file writer in `logdir`, or a no-op for non-chief workers."""
+  """tf.summary file writer in `logdir`, or a no-op for non-chief workers.
+
+  A full disk raises errors.DiskFull naming the event files.
+  """
 
   def __init__(self, logdir, enabled=True):
     self._writer = tf.summary.create_file_writer(logdir) if enabled else None
+    self._files = os.path.join(logdir, 'events.out.tfevents.*')
 
   def scalars(self, step, values):
     if self._writer is None:
       return
-    with self._writer.as_default(step=step):
+    with errors.writing(self._files), self._writer.as_default(step=step):
       for name, value in values.items():
         tf.summary.scalar(name, float(value))
 
@@ -29,18 +34,20 @@ class Writer(object):
     """One histogram per variable, tagged by its Slim-style path."""
     if self._writer is None:
       return
-    with self._writer.as_default(step=step):
+    with errors.writing(self._files), self._writer.as_default(step=step):
       for name, variable in variables.items():
         tf.summary.histogram(prefix + name, tf.convert_to_tensor(variable))
 
   def flush(self):
     if self._writer is not None:
-      self._writer.flush()
+      with errors.writing(self._files):
+        self._writer.flush()
 
   def close(self):
     if self._writer is not None:
-      self._writer.close()
-      self._writer = None
+      writer, self._writer = self._writer, None
+      with errors.writing(self._files):
+        writer.close()
 
 
 def read_scalars(logdir):

@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from common import errors
+from common import locks
 from datasets import dataset_factory
 from deployment import cpu
 from deployment import model_deploy
@@ -171,8 +172,26 @@ def _train(config, deploy, strategy, started):
     raise errors.UserError('--batch_size=%d (the global batch) is not divisible by '
                            'the %d replicas' % (config['batch_size'], replicas))
   data = training_input(config)
-  if deploy.is_chief:  # damaged newer checkpoints are set aside, not resumed from
-    checkpoints.prepare_resume(config['train_dir'])
+  if not deploy.is_chief:  # writes nothing to the train dir
+    return _train_on(config, deploy, strategy, started, data)
+  train_dir = config['train_dir']
+  with locks.exclusive(train_dir, '--train_dir', 'training'):
+    # Holding the lock, what is in train_dir is this run's to repair: damaged newer
+    # checkpoints are set aside, not resumed from; unfinished saves are removed.
+    checkpoints.prepare_resume(train_dir)
+    try:
+      return _train_on(config, deploy, strategy, started, data)
+    except errors.DiskFull as e:
+      newest, _ = checkpoints.newest_intact(train_dir)
+      raise errors.DiskFull(
+          '%s; training stopped, newest complete checkpoint: %s; free space, then '
+          'run the same command to %s' % (e, newest or 'none',
+                                          'resume from it' if newest else 'start again')
+      ) from e
+
+
+def _train_on(config, deploy, strategy, started, data):
+  replicas = strategy.num_replicas_in_sync
   state = build_state(config, strategy, data, deploy.is_chief, started)
   how = state.initialize()
   step = state.current_step()

@@ -32,6 +32,13 @@ from slimkit import checkpoints  # noqa: E402
 CHANNELS = {'lenet': 1}
 SOURCE = {'inception_v1': 'tf_slim.nets', 'resnet_v1_50': 'tf_slim.nets',
           'resnet_v1_101': 'tf_slim.nets', 'resnet_v1_152': 'tf_slim.nets'}
+SOURCE.update(inception_v2='tf_slim.nets', inception_v3='tf_slim.nets')
+SOURCE.update((name, 'tf_slim.nets') for name in (
+    'resnet_v2_50', 'resnet_v2_101', 'resnet_v2_152', 'resnet_v2_200', 'vgg_a',
+    'vgg_16', 'vgg_19', 'alexnet_v2', 'overfeat'))
+SOURCE.update((name, 'conv_defs + tf_slim layers')
+              for name in slim_reference.REFERENCES
+              if name.startswith(('mobilenet_v2', 'mobilenet_v3')))
 
 
 def parity(name, size, num_classes, batch_size, work_dir):

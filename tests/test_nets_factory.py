@@ -16,10 +16,15 @@ from nets import scopes  # noqa: E402
 
 NAMES = [
     'alexnet_v2',
-    'cifarnet', 'custom_cnn', 'custom_cnn_wide', 'inception_v1', 'inception_v1_cifar',
-    'inception_v2', 'inception_v3', 'lenet',
+    'cifarnet', 'custom_cnn', 'custom_cnn_wide', 'inception_resnet_v2',
+    'inception_v1', 'inception_v1_cifar',
+    'inception_v2', 'inception_v3', 'inception_v4', 'lenet',
     'mobilenet_v1', 'mobilenet_v1_025', 'mobilenet_v1_050', 'mobilenet_v1_075',
-    'mobilenet_v1_cifar', 'overfeat', 'resnet_v1_101', 'resnet_v1_152', 'resnet_v1_50',
+    'mobilenet_v1_cifar', 'mobilenet_v2', 'mobilenet_v2_035', 'mobilenet_v2_050',
+    'mobilenet_v2_075', 'mobilenet_v2_130', 'mobilenet_v2_140', 'mobilenet_v2_cifar',
+    'mobilenet_v3_large', 'mobilenet_v3_large_075', 'mobilenet_v3_large_cifar',
+    'mobilenet_v3_large_minimalistic', 'mobilenet_v3_small', 'mobilenet_v3_small_075',
+    'mobilenet_v3_small_cifar', 'mobilenet_v3_small_minimalistic', 'overfeat', 'resnet_v1_101', 'resnet_v1_152', 'resnet_v1_50',
     'resnet_v1_50_cifar', 'resnet_v2_101', 'resnet_v2_152', 'resnet_v2_200',
     'resnet_v2_50', 'vgg_16', 'vgg_19', 'vgg_a']
 
@@ -85,10 +90,20 @@ def test_spec_follows_slims_maps(name, size, preprocessing, scope):
 DISTINCT = {'cifarnet': [], 'lenet': [], 'custom_cnn': ['custom_cnn_wide'],
             'inception_v1': ['inception_v1_cifar'],
             'inception_v2': [], 'inception_v3': [],
+            'inception_v4': [], 'inception_resnet_v2': [],
             'resnet_v1_50': ['resnet_v1_50_cifar', 'resnet_v1_101',
                              'resnet_v1_152'],
             'mobilenet_v1_025': ['mobilenet_v1', 'mobilenet_v1_050',
-                                 'mobilenet_v1_075', 'mobilenet_v1_cifar']}
+                                 'mobilenet_v1_075', 'mobilenet_v1_cifar'],
+            'mobilenet_v2_035': ['mobilenet_v2', 'mobilenet_v2_050',
+                                 'mobilenet_v2_075', 'mobilenet_v2_130',
+                                 'mobilenet_v2_140', 'mobilenet_v2_cifar'],
+            'mobilenet_v3_small': ['mobilenet_v3_large', 'mobilenet_v3_large_075',
+                                   'mobilenet_v3_large_cifar',
+                                   'mobilenet_v3_large_minimalistic',
+                                   'mobilenet_v3_small_075',
+                                   'mobilenet_v3_small_cifar',
+                                   'mobilenet_v3_small_minimalistic']}
 
 
 def test_distinct_covers_every_name():
@@ -108,7 +123,8 @@ def test_distinct_covers_every_name():
 @pytest.mark.parametrize('name', sorted(DISTINCT))
 def test_logits_scopes_select_exactly_the_classifier(name):
   spec = nets_factory.get_spec(name)
-  size = {'lenet': 28, 'cifarnet': 28, 'inception_v3': 107}.get(name, 8)
+  size = {'lenet': 28, 'cifarnet': 28, 'inception_v3': 107, 'inception_v4': 107,
+          'inception_resnet_v2': 107}.get(name, 8)
   model = nets_factory.build_model(name, 7, (size, size, 3))
   assert model.name == spec.model_scope
   # The classifier's kernel and bias: the only weights sized by num_classes=7;

@@ -33,6 +33,8 @@ CHANNELS = {'lenet': 1}
 SOURCE = {'inception_v1': 'tf_slim.nets', 'resnet_v1_50': 'tf_slim.nets',
           'resnet_v1_101': 'tf_slim.nets', 'resnet_v1_152': 'tf_slim.nets'}
 SOURCE.update(inception_v2='tf_slim.nets', inception_v3='tf_slim.nets')
+SOURCE.update(inception_v4='layer list + tf_slim layers',
+              inception_resnet_v2='layer list + tf_slim layers')
 SOURCE.update((name, 'tf_slim.nets') for name in (
     'resnet_v2_50', 'resnet_v2_101', 'resnet_v2_152', 'resnet_v2_200', 'vgg_a',
     'vgg_16', 'vgg_19', 'alexnet_v2', 'overfeat'))

@@ -34,6 +34,8 @@ KEYS = {'inception_v2': ['Logits'], 'inception_v3': ['Logits', 'AuxLogits']}
 # All variables (batch norm statistics included) of TF-Slim's nets at 1001
 # classes: /work/shared/reference/tf-slim-zoo.md, checked below on the graph.
 ZOO_VARIABLES = {'inception_v2': 11199137, 'inception_v3': 27182194}
+# TF-Slim's testModelHasExpectedNumberOfParameters: the base's model variables.
+BASE_VARIABLES = {'inception_v2': 10173112, 'inception_v3': 21802784}
 
 
 @pytest.fixture(scope='module')
@@ -119,6 +121,9 @@ def test_counts_equal_tf_slims(nets, references, name):
   assert summary['all_params'] == reference.graph_params(graph)
   assert summary['all_params'] == ZOO_VARIABLES[name]
   assert summary['macs'] == reference.graph_macs(graph)
+  heads = sum(int(np.prod(v.shape)) for v in nets[name].weights
+              if v.path.split('.')[0] in ('Logits', 'AuxLogits'))
+  assert summary['all_params'] - heads == BASE_VARIABLES[name]
   # Batch norm has beta only (no gamma) and every conv but the classifiers'
   # (and Inception V2's separable stem) has batch norm, hence no bias.
   names = [v.path for v in nets[name].weights]

@@ -73,6 +73,9 @@ def test_none_options_keep_the_defaults():
     ('resnet_v1_50', 224, 'vgg', 'resnet_v1_50'),
     ('resnet_v1_152', 224, 'vgg', 'resnet_v1_152'),
     ('resnet_v1_50_cifar', 32, 'cifar', 'resnet_v1_50'),
+    ('resnet_v2_200', 224, 'vgg', 'resnet_v2_200'),
+    ('vgg_19', 224, 'vgg', 'vgg_19'),
+    ('overfeat', 231, 'vgg', 'overfeat'),
     ('cifarnet', 32, 'cifarnet', 'CifarNet'),
     ('lenet', 28, 'lenet', 'LeNet'),
     ('custom_cnn', 32, 'cifar', 'CustomCNN'),
@@ -93,6 +96,8 @@ DISTINCT = {'cifarnet': [], 'lenet': [], 'custom_cnn': ['custom_cnn_wide'],
             'inception_v4': [], 'inception_resnet_v2': [],
             'resnet_v1_50': ['resnet_v1_50_cifar', 'resnet_v1_101',
                              'resnet_v1_152'],
+            'resnet_v2_50': ['resnet_v2_101', 'resnet_v2_152', 'resnet_v2_200'],
+            'vgg_a': ['vgg_16', 'vgg_19'], 'alexnet_v2': [], 'overfeat': [],
             'mobilenet_v1_025': ['mobilenet_v1', 'mobilenet_v1_050',
                                  'mobilenet_v1_075', 'mobilenet_v1_cifar'],
             'mobilenet_v2_035': ['mobilenet_v2', 'mobilenet_v2_050',
@@ -124,7 +129,8 @@ def test_distinct_covers_every_name():
 def test_logits_scopes_select_exactly_the_classifier(name):
   spec = nets_factory.get_spec(name)
   size = {'lenet': 28, 'cifarnet': 28, 'inception_v3': 107, 'inception_v4': 107,
-          'inception_resnet_v2': 107}.get(name, 8)
+          'inception_resnet_v2': 107, 'vgg_a': 224, 'alexnet_v2': 195,
+          'overfeat': 231}.get(name, 8)
   model = nets_factory.build_model(name, 7, (size, size, 3))
   assert model.name == spec.model_scope
   # The classifier's kernel and bias: the only weights sized by num_classes=7;

@@ -13,10 +13,12 @@ net, batch, optimizer (momentum 0.9, lr 0.01, fixed), loss and precision:
             with the kernels TensorFlow picks for this CPU by itself
   fit_onednn  the same with oneDNN's kernels forced on (TF_ENABLE_ONEDNN_OPTS=1):
             how much of ours' lead is only that switch (deployment/cpu.py)
-  tf_slim   the original TF-Slim code (tf_slim 1.1.0) in graph mode, ResNet-50 v1
-            from tf_slim.nets: as it is for resnet_v1_50, with our small-input root
-            (conv1 stride 1, no pool1) for resnet_v1_50_cifar; other nets have no
+  tf_slim   the original TF-Slim code (tf_slim 1.1.0) in graph mode, the nets the
+            package has (Inception V1-V3, ResNet V1/V2, VGG, AlexNet, OverFeat) as
+            they are, with their arg scopes; resnet_v1_50_cifar with our
+            small-input root (conv1 stride 1, no pool1); other nets have no
             TF-Slim counterpart here
+An auxiliary head (Inception V3) adds 0.4 of its cross-entropy in every method.
 
 A net is a nets_factory name, trained at its own default image size, or NAME@SIZE:
 resnet_v1_50@32 is the small-map case, TF-Slim's ImageNet ResNet-50 (7x7/2 conv1,
@@ -83,7 +85,23 @@ NUM_CLASSES = 10
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 WEIGHT_DECAY = 1e-4
-SLIM_NETS = ('resnet_v1_50', 'resnet_v1_50_cifar')  # with a TF-Slim counterpart
+AUX_WEIGHT = 0.4  # TF-Slim's weight of an auxiliary head's loss
+# nets_factory name -> (tf_slim.nets module, builder, arg scope) of the package.
+SLIM_PACKAGE = {
+    'inception_v1': ('inception_v1', 'inception_v1', 'inception_v1_arg_scope'),
+    'inception_v2': ('inception_v2', 'inception_v2', 'inception_v2_arg_scope'),
+    'inception_v3': ('inception_v3', 'inception_v3', 'inception_v3_arg_scope'),
+    'vgg_a': ('vgg', 'vgg_a', 'vgg_arg_scope'),
+    'vgg_16': ('vgg', 'vgg_16', 'vgg_arg_scope'),
+    'vgg_19': ('vgg', 'vgg_19', 'vgg_arg_scope'),
+    'alexnet_v2': ('alexnet', 'alexnet_v2', 'alexnet_v2_arg_scope'),
+    'overfeat': ('overfeat', 'overfeat', 'overfeat_arg_scope'),
+}
+SLIM_PACKAGE.update({'resnet_v%d_%d' % (v, d): ('resnet_v%d' % v, 'resnet_v%d_%d' % (v, d),
+                                                'resnet_arg_scope')
+                     for v in (1, 2) for d in (50, 101, 152, 200)
+                     if (v, d) != (1, 200)})
+SLIM_NETS = tuple(SLIM_PACKAGE) + ('resnet_v1_50_cifar',)  # with a TF-Slim counterpart
 STARTED = time.time()
 
 
@@ -130,9 +148,13 @@ def fit_worker(net, dataset_dir, batch, steps, precision):
   dataset = input_pipeline(name, size, dataset_dir, batch)
   model = nets_factory.build_model(name, NUM_CLASSES, (size, size, 3),
                                    weight_decay=WEIGHT_DECAY)
-  model = keras.Model(model.input, model.output['Logits'])
+  heads = ['Logits'] + (['AuxLogits'] if 'AuxLogits' in model.output else [])
+  model = keras.Model(model.input, [model.output[h] for h in heads])
   model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                loss=[keras.losses.SparseCategoricalCrossentropy(from_logits=True)] *
+                len(heads), loss_weights=[1.0, AUX_WEIGHT][:len(heads)])
+  if len(heads) > 1:  # both heads learn the same labels
+    dataset = dataset.map(lambda images, labels: (images, (labels, labels)))
   model.fit(dataset, steps_per_epoch=1, epochs=1, verbose=0)
   first = time.time() - STARTED
   start = time.time()
@@ -148,29 +170,43 @@ def _import_tf_slim():
     sys.modules.setdefault('tf_keras.' + name,
                            importlib.import_module('tf_keras.src.' + name))
   import tf_slim  # pylint: disable=g-import-not-at-top
-  from tf_slim.nets import resnet_utils  # pylint: disable=g-import-not-at-top
-  from tf_slim.nets import resnet_v1  # pylint: disable=g-import-not-at-top
-  return tf_slim, resnet_utils, resnet_v1
+  return tf_slim
 
 
-def slim_resnet_v1_50(name, images, slim, resnet_utils, resnet_v1):
-  """TF-Slim's ResNet-50 v1: as it is, or with our small_input root (conv1 stride
-  1, no pool1) for resnet_v1_50_cifar."""
+def slim_net(name, images, slim):
+  """(logits [B, classes], aux logits or None) of TF-Slim's own net for `name`.
+
+  resnet_v1_50_cifar is TF-Slim's ResNet-50 v1 with our small_input root (conv1
+  stride 1, no pool1); every other name is the package's net as it is.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if name == 'resnet_v1_50':
+  if name == 'resnet_v1_50_cifar':
+    resnet_utils = importlib_module('tf_slim.nets.resnet_utils')
+    resnet_v1 = importlib_module('tf_slim.nets.resnet_v1')
+    blocks = [resnet_v1.resnet_v1_block('block1', base_depth=64, num_units=3, stride=2),
+              resnet_v1.resnet_v1_block('block2', base_depth=128, num_units=4, stride=2),
+              resnet_v1.resnet_v1_block('block3', base_depth=256, num_units=6, stride=2),
+              resnet_v1.resnet_v1_block('block4', base_depth=512, num_units=3, stride=1)]
     with slim.arg_scope(resnet_v1.resnet_arg_scope(weight_decay=WEIGHT_DECAY)):
-      logits, _ = resnet_v1.resnet_v1_50(images, NUM_CLASSES, is_training=True)
-    return tf.reshape(logits, [-1, NUM_CLASSES])
-  blocks = [resnet_v1.resnet_v1_block('block1', base_depth=64, num_units=3, stride=2),
-            resnet_v1.resnet_v1_block('block2', base_depth=128, num_units=4, stride=2),
-            resnet_v1.resnet_v1_block('block3', base_depth=256, num_units=6, stride=2),
-            resnet_v1.resnet_v1_block('block4', base_depth=512, num_units=3, stride=1)]
-  with slim.arg_scope(resnet_v1.resnet_arg_scope(weight_decay=WEIGHT_DECAY)):
-    with tf.compat.v1.variable_scope('resnet_v1_50_root'):
-      net = resnet_utils.conv2d_same(images, 64, 7, stride=1, scope='conv1')
-    logits, _ = resnet_v1.resnet_v1(net, blocks, NUM_CLASSES, is_training=True,
-                                    include_root_block=False, scope='resnet_v1_50')
-  return tf.reshape(logits, [-1, NUM_CLASSES])  # [B, 1, 1, C] in tf_slim 1.1.0
+      with tf.compat.v1.variable_scope('resnet_v1_50_root'):
+        net = resnet_utils.conv2d_same(images, 64, 7, stride=1, scope='conv1')
+      logits, _ = resnet_v1.resnet_v1(net, blocks, NUM_CLASSES, is_training=True,
+                                      include_root_block=False, scope='resnet_v1_50')
+    return tf.reshape(logits, [-1, NUM_CLASSES]), None
+  module_name, builder, arg_scope = SLIM_PACKAGE[name]
+  module = importlib_module('tf_slim.nets.' + module_name)
+  with slim.arg_scope(getattr(module, arg_scope)(weight_decay=WEIGHT_DECAY)):
+    logits, end_points = getattr(module, builder)(images, NUM_CLASSES,
+                                                  is_training=True)
+  aux = end_points.get('AuxLogits')
+  if aux is not None:
+    aux = tf.reshape(aux, [-1, NUM_CLASSES])
+  return tf.reshape(logits, [-1, NUM_CLASSES]), aux  # resnet: [B, 1, 1, C]
+
+
+def importlib_module(name):
+  import importlib  # pylint: disable=g-import-not-at-top
+  return importlib.import_module(name)
 
 
 def tf_slim_worker(net, dataset_dir, batch, steps, precision):
@@ -179,12 +215,14 @@ def tf_slim_worker(net, dataset_dir, batch, steps, precision):
     return None
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.compat.v1.disable_eager_execution()
-  slim, resnet_utils, resnet_v1 = _import_tf_slim()
+  slim = _import_tf_slim()
   tf.compat.v1.set_random_seed(0)
   dataset = input_pipeline(name, size, dataset_dir, batch)
   images, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
-  logits = slim_resnet_v1_50(name, images, slim, resnet_utils, resnet_v1)
+  logits, aux = slim_net(name, images, slim)
   tf.compat.v1.losses.sparse_softmax_cross_entropy(labels, logits)
+  if aux is not None:  # as TF-Slim's train_image_classifier.py
+    tf.compat.v1.losses.sparse_softmax_cross_entropy(labels, aux, weights=AUX_WEIGHT)
   total_loss = tf.compat.v1.losses.get_total_loss()
   optimizer = tf.compat.v1.train.MomentumOptimizer(LEARNING_RATE, MOMENTUM)
   train_op = slim.learning.create_train_op(total_loss, optimizer)

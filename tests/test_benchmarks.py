@@ -286,8 +286,10 @@ def test_train_bench_runs_the_cli_and_fit_on_the_same_data(tmp_path, tiny_cifar_
   assert os.listdir(tmp_path / 'conv_grad')  # auto measured and cached
 
 
-def test_train_bench_tf_slim_worker_trains_slims_resnet(tiny_cifar_dir):
-  out = bench('train_bench.py', '--worker=tf_slim', '--net=resnet_v1_50_cifar',
+@pytest.mark.parametrize('net', ['resnet_v1_50_cifar', 'inception_v3@107'])
+def test_train_bench_tf_slim_worker_trains_slims_net(tiny_cifar_dir, net):
+  # Our small-input ResNet root, and a package net with an auxiliary head.
+  out = bench('train_bench.py', '--worker=tf_slim', '--net=%s' % net,
               '--batch=2', '--steps=1', '--dataset_dir=%s' % tiny_cifar_dir)
   result = json.loads(out.split('RESULT ')[-1])
   assert result['images_per_sec'] > 0 and result['time_to_first_step'] > 0

@@ -17,6 +17,7 @@ from slimkit import cli  # first: sets up TensorFlow (C++ logging, oneDNN)
 
 from absl import flags  # pylint: disable=g-bad-import-order
 
+from common import errors
 from datasets import convert
 
 flags.DEFINE_string('dataset_name', None,
@@ -56,6 +57,9 @@ def main(argv):
     print('interrupted: no shard under a final name is partial; run the same command again '
           'to finish', file=sys.stderr)
     return 130
+  except errors.Stopped as e:  # SIGTERM
+    raise errors.Stopped(e.signum, '%s: no shard under a final name is partial; run the '
+                         'same command again to finish' % e) from None
   return 0
 
 

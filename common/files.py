@@ -36,7 +36,8 @@ def write_json_atomic(path, obj):
 
 
 def read_json(path, fix):
-  """A JSON file we wrote, or None when it is not there; damage is one line.
+  """A JSON object we wrote, as a dict, or None when it is not there; damage is one
+  line naming the file.
 
   fix: what the user should do about a damaged file.
   """
@@ -44,6 +45,13 @@ def read_json(path, fix):
     return None
   try:
     with open(path) as f:
-      return json.load(f)
+      value = json.load(f)
   except (ValueError, UnicodeDecodeError) as e:
-    raise ValueError('%s is damaged (%s); %s' % (path, e, fix)) from e
+    raise errors.UserError('%s is damaged (%s); %s' % (path, e, fix)) from e
+  if not isinstance(value, dict):
+    kind = {list: 'an array', str: 'a string', bool: 'true or false',
+            type(None): 'null'}.get(
+        type(value), 'a number')
+    raise errors.UserError('%s is damaged (%s, not a JSON object); %s'
+                           % (path, kind, fix))
+  return value

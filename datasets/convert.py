@@ -1,10 +1,12 @@
 """download_and_convert_data: official files or local copies -> sharded TFRecords.
 
 run() does the whole job in this order: check the flags; leave a finished dataset alone
-(unless overwrite); let the dataset's module plan the splits from --source (before
-dataset_dir is touched) or from the verified download; clear what an earlier run left
-behind; write each split's shards; write labels.txt; write dataset_info.json LAST, so
-its presence marks a complete dataset.
+(unless overwrite); plan the splits from --source before dataset_dir is touched; then,
+holding dataset_dir's lock (one conversion at a time: common/locks.py), clear what an
+earlier run left behind; download and verify the official files and plan from them
+(without --source); write each split's shards; write labels.txt; write
+dataset_info.json LAST, so its presence marks a complete dataset. A full disk stops it
+in one line, leaving no shard that looks complete.
 """
 import os
 import re
@@ -12,6 +14,7 @@ import re
 from absl import logging
 
 from common import errors
+from common import locks
 from datasets import cifar10
 from datasets import dataset_info
 from datasets import download
@@ -136,51 +139,59 @@ def run(dataset_name, dataset_dir, source=None, num_shards=None, validation_size
                output_name)
   module = DATASETS[dataset_name]
   name = output_name or dataset_name
-  existing = dataset_info.read_info(dataset_dir)
+  try:
+    existing = dataset_info.read_info(dataset_dir)
+  except errors.UserError:
+    if not overwrite:
+      raise  # its advice: --overwrite, which replaces it
+    existing = None
   if existing and not overwrite:
     print('%s already holds the converted dataset %r; pass --overwrite to convert again.'
           % (dataset_dir, existing.get('name')))
     return existing
   stale = {name, existing['name']} if existing else {name}
 
-  downloads = []
+  plan = None
   if source is not None:  # planned first: a bad source leaves dataset_dir untouched
     plan = module.build_plan(source, seed=seed, validation_size=validation_size)
-    _prepare_dir(dataset_dir)
+  _prepare_dir(dataset_dir)
+  with locks.exclusive(dataset_dir, '--dataset_dir', 'a conversion'):
     _remove_outputs(dataset_dir, stale)
-    source_text = ','.join(os.path.abspath(p) for p in source.split(','))
-  else:
-    _prepare_dir(dataset_dir)
-    _remove_outputs(dataset_dir, stale)
-    downloads = [download.fetch(remote, dataset_dir, progress=progress)
-                 for remote in module.REMOTES]
-    plan = module.build_plan(','.join(downloads), seed=seed, validation_size=validation_size,
-                             verify_official=False)  # fetch() has verified them
-    source_text = 'downloaded ' + ', '.join(
-        '%s (%s %s)' % (r.filename, r.algorithm, r.digest) for r in module.REMOTES)
+    downloads = []
+    if plan is not None:
+      source_text = ','.join(os.path.abspath(p) for p in source.split(','))
+    else:
+      downloads = [download.fetch(remote, dataset_dir, progress=progress)
+                   for remote in module.REMOTES]
+      plan = module.build_plan(','.join(downloads), seed=seed,
+                               validation_size=validation_size,
+                               verify_official=False)  # fetch() has verified them
+      source_text = 'downloaded ' + ', '.join(
+          '%s (%s %s)' % (r.filename, r.algorithm, r.digest) for r in module.REMOTES)
 
-  stats = {}
-  total = sum(len(split) for split in plan.splits.values())
-  with tfrecords.worker_pool(num_workers or os.cpu_count() or 1, total) as pool:
-    for split_name, split in plan.splits.items():
-      shards = (num_shards or plan.default_num_shards
-                or tfrecords.default_num_shards(len(split)))
-      stats[split_name] = tfrecords.write_split(dataset_dir, name, split_name, split, shards,
-                                                len(plan.class_names), pool, progress)
-      print(_summary(name, split_name, stats[split_name]), flush=True)
-  for split_name, split_stats in stats.items():
-    if not split_stats.num_samples:
-      raise ValueError('--source=%s: no usable image in the %s split (%d skipped)'
-                       % (source, split_name, len(split_stats.skipped)))
+    stats = {}
+    total = sum(len(split) for split in plan.splits.values())
+    with tfrecords.worker_pool(num_workers or os.cpu_count() or 1, total) as pool:
+      for split_name, split in plan.splits.items():
+        shards = (num_shards or plan.default_num_shards
+                  or tfrecords.default_num_shards(len(split)))
+        stats[split_name] = tfrecords.write_split(dataset_dir, name, split_name, split,
+                                                  shards, len(plan.class_names), pool,
+                                                  progress)
+        print(_summary(name, split_name, stats[split_name]), flush=True)
+    for split_name, split_stats in stats.items():
+      if not split_stats.num_samples:
+        raise ValueError('--source=%s: no usable image in the %s split (%d skipped)'
+                         % (source, split_name, len(split_stats.skipped)))
 
-  info = _info(name, plan, stats, source_text, seed)
-  dataset_info.write_labels(dataset_dir, plan.class_names)
-  dataset_info.write_info(dataset_dir, info)  # last: marks the dataset complete
+    info = _info(name, plan, stats, source_text, seed)
+    dataset_info.write_labels(dataset_dir, plan.class_names)
+    dataset_info.write_info(dataset_dir, info)  # last: marks the dataset complete
+    if not keep_download:
+      for path in downloads:
+        os.remove(path)
   if info['lossy_source']:
     logging.warning('%s holds JPEG images of %s, whose original data is lossless: accuracy '
                     'measured on it is not comparable to results on the original',
                     source, dataset_name)
-  if not keep_download:
-    for path in downloads:
-      os.remove(path)
   return info

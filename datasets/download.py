@@ -13,6 +13,8 @@ import urllib.request
 
 import tqdm
 
+from common import errors
+
 # One official file: its name, the URLs to try in order, and its published checksum.
 Remote = collections.namedtuple('Remote', 'filename urls algorithm digest size')
 
@@ -84,6 +86,9 @@ def fetch(remote, dest_dir, timeout=60, progress=None):
     except ValueError as e:
       failures.append('%s: %s' % (url, str(e).replace(tmp, 'the download')))
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+      if errors.disk_full(e):  # another mirror would not help
+        raise errors.DiskFull('%s: the disk is full (%s); free space, then run the '
+                              'same command again' % (final, errors.disk_full(e))) from e
       if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
         e = e.reason  # '[Errno 111] Connection refused' rather than '<urlopen error ...>'
       failures.append('%s: %s' % (url, e))

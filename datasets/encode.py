@@ -5,11 +5,13 @@ processes, which then start in a fraction of a second and never share TF's state
 """
 import collections
 import io
+import re
 import struct
 import zlib
 
 import numpy as np
 from PIL import Image
+from PIL import UnidentifiedImageError
 
 # Formats PIL may open here; anything else (EPS, PDF, ...) is refused before a decoder runs.
 OPEN_FORMATS = ('JPEG', 'PNG', 'BMP', 'GIF', 'TIFF', 'WEBP')
@@ -121,7 +123,28 @@ def load_image(payload, expect_size=None):
   except BadImage:
     raise
   except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
-    raise BadImage(str(e) or type(e).__name__) from e
+    raise BadImage(_reason(e, data)) from e
+
+
+# The first bytes of each format PIL may open, to tell a damaged image from another file.
+SIGNATURES = ((PNG_SIGNATURE, 'PNG'), (b'\xff\xd8\xff', 'JPEG'), (b'GIF8', 'GIF'),
+              (b'BM', 'BMP'), (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'),
+              (b'RIFF', 'WebP'))
+
+
+def _reason(exc, data):
+  """What is wrong with a file PIL could not read, in words about the file."""
+  if isinstance(exc, UnidentifiedImageError):  # its text names only a BytesIO object
+    if not data:
+      return 'is empty (0 bytes)'
+    for signature, name in SIGNATURES:
+      if data.startswith(signature):
+        return 'is a damaged or cut %s file (%d bytes; its header does not read)' % (
+            name, len(data))
+    return ('is not an image in a format read here (JPEG, PNG, BMP, GIF, TIFF, WebP): '
+            'it starts with %r' % data[:8])
+  return 'cannot be decoded (%s)' % re.sub(r'<_io\.BytesIO object at 0x[0-9a-fA-F]+>',
+                                          'the file', str(exc) or type(exc).__name__)
 
 
 def _varint(value):

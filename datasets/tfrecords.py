@@ -17,6 +17,7 @@ import time
 from absl import logging
 import tqdm
 
+from common import errors
 from datasets import encode
 
 SHARD_FORMAT = '%s_%s-%05d-of-%05d.tfrecord'
@@ -121,7 +122,8 @@ def write_split(dataset_dir, name, split_name, source, num_shards, num_classes, 
       final = os.path.join(dataset_dir, shard_name(name, split_name, shard, num_shards))
       tmp = '%s%s%d' % (final, TMP_MARK, os.getpid())
       try:
-        with tf.io.TFRecordWriter(tmp) as writer:
+        with errors.writing(final, 'free space, then run the same command again'), \
+            tf.io.TFRecordWriter(tmp) as writer:
           for index in range(bounds[shard], bounds[shard + 1]):
             result = next(results)
             if isinstance(result, encode.Skipped):

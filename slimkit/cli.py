@@ -7,12 +7,15 @@
       cli.run(main)
 
 Exit codes: 0 done, 1 bad input (one line on stderr: '<script>: error: <message>'),
-130 interrupted. A bug keeps its traceback.
+130 interrupted, 143 stopped by SIGTERM (one line: what was left undone). A bug keeps
+its traceback.
 """
 
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -58,18 +61,36 @@ def call(main, argv, positional=False, tensorflow=True):
   if len(argv) > 1 and not positional:
     fail('unexpected arguments %s (flags are --name=value)' % ' '.join(argv[1:]))
   logging.set_verbosity(logging.INFO)
+  previous = _stop_on(signal.SIGTERM)
   try:
     code = main(argv)
   except KeyboardInterrupt:
     print('%s: interrupted' % script_name(), file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
+  except errors.Stopped as e:  # the work says what it left undone
+    print('%s: %s' % (script_name(), errors.one_line(e)), file=sys.stderr)
+    sys.exit(128 + e.signum)
   except Exception as e:  # pylint: disable=broad-except
     message = errors.describe(e)
     if message is None:
       raise
     fail(message)
+  finally:
+    if previous is not None:
+      signal.signal(signal.SIGTERM, previous)
   if code:
     sys.exit(code)
+
+
+def _stop_on(signum):
+  """signum raises errors.Stopped (cleanup runs, no silent death); the old handler."""
+  if threading.current_thread() is not threading.main_thread():
+    return None
+
+  def stop(received, frame):
+    del frame
+    raise errors.Stopped(received, 'stopped by %s' % signal.Signals(received).name)
+  return signal.signal(signum, stop)
 
 
 def run(main, positional=False, tensorflow=True):

@@ -362,8 +362,11 @@ class _Session(object):
     self.config = config
     self.evaluator = None
     self.writer = None
+    self.current = None  # the checkpoint being evaluated
+    self.written = []  # eval_<step>.json paths
 
   def evaluate(self, prefix):
+    self.current = prefix
     config = self.config
     run_config = run_config_lib.read(prefix)
     if self.evaluator is None:
@@ -375,9 +378,19 @@ class _Session(object):
       os.makedirs(config['eval_dir'], exist_ok=True)
       self.writer = summaries.Writer(config['eval_dir'])
     path = write_result(config['eval_dir'], self.writer, result)
+    self.written.append(path)
+    self.current = None
     print(format_table(result), flush=True)
     logging.info('wrote %s', path)
     return result
+
+  def undone(self):
+    """What a stop leaves undone, for its one line."""
+    done = '; written before: %s' % ', '.join(self.written) if self.written else ''
+    if self.current:
+      return 'while evaluating %s: no result was written for it%s' % (self.current, done)
+    return 'between evaluations' + done if done else (
+        'before any evaluation: no result was written')
 
   def close(self):
     if self.writer is not None:
@@ -400,6 +413,8 @@ def run(config):
       return _continuous(config, session)
     prefix = checkpoints.require_intact(config['checkpoint_path'])
     return [session.evaluate(prefix)]
+  except errors.Stopped as e:  # SIGTERM (slimkit/cli.py)
+    raise errors.Stopped(e.signum, '%s %s' % (e, session.undone())) from None
   finally:
     session.close()
 

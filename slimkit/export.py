@@ -222,28 +222,29 @@ def run(config):
   tmp = '%s.tmp-%d' % (output.rstrip('/'), os.getpid())
   shutil.rmtree(tmp, ignore_errors=True)
   try:
-    build_archive(model, setup).write_out(tmp, verbose=False)
-    with open(os.path.join(tmp, dataset_info.LABELS_FILE), 'w') as f:
-      f.writelines('%d:%s\n' % (i + setup['labels_offset'], name)
-                   for i, name in enumerate(setup['class_names']))
-    paths = {'saved_model': output}
-    if config.get('write_text_graphdef'):
-      loaded = tf.saved_model.load(tmp)
-      graph = loaded.signatures['serving_default'].graph.as_graph_def()
-      tf.io.write_graph(graph, tmp, TEXT_GRAPH_FILE, as_text=True)
-      paths['text_graphdef'] = os.path.join(output, TEXT_GRAPH_FILE)
-    if config.get('tflite'):
-      with open(os.path.join(tmp, TFLITE_FILE), 'wb') as f:
-        f.write(tflite_bytes(tmp, quantize=config.get('quantize')))
-      paths['tflite'] = os.path.join(output, TFLITE_FILE)
-    record = {k: v for k, v in setup.items() if k != 'preprocess_fn'}
-    record.update({'checkpoint_path': os.path.abspath(prefix) if prefix else None,
-                   'step': checkpoints.step_of(prefix) if prefix else None,
-                   'moving_average': use_ema, 'quantized_tflite': bool(
-                       config.get('tflite') and config.get('quantize')),
-                   'files': manifest.digests(tmp)})  # checked by classify_image.py
-    files.write_json_atomic(os.path.join(tmp, CONFIG_FILE), record)
-    _replace_dir(tmp, output)
+    with errors.writing(output, 'free space, then export again'):
+      build_archive(model, setup).write_out(tmp, verbose=False)
+      with open(os.path.join(tmp, dataset_info.LABELS_FILE), 'w') as f:
+        f.writelines('%d:%s\n' % (i + setup['labels_offset'], name)
+                     for i, name in enumerate(setup['class_names']))
+      paths = {'saved_model': output}
+      if config.get('write_text_graphdef'):
+        loaded = tf.saved_model.load(tmp)
+        graph = loaded.signatures['serving_default'].graph.as_graph_def()
+        tf.io.write_graph(graph, tmp, TEXT_GRAPH_FILE, as_text=True)
+        paths['text_graphdef'] = os.path.join(output, TEXT_GRAPH_FILE)
+      if config.get('tflite'):
+        with open(os.path.join(tmp, TFLITE_FILE), 'wb') as f:
+          f.write(tflite_bytes(tmp, quantize=config.get('quantize')))
+        paths['tflite'] = os.path.join(output, TFLITE_FILE)
+      record = {k: v for k, v in setup.items() if k != 'preprocess_fn'}
+      record.update({'checkpoint_path': os.path.abspath(prefix) if prefix else None,
+                     'step': checkpoints.step_of(prefix) if prefix else None,
+                     'moving_average': use_ema, 'quantized_tflite': bool(
+                         config.get('tflite') and config.get('quantize')),
+                     'files': manifest.digests(tmp)})  # checked by classify_image.py
+      files.write_json_atomic(os.path.join(tmp, CONFIG_FILE), record)
+      _replace_dir(tmp, output)
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
   logging.info('exported %s (%s, %d classes, %dx%dx%d) to %s', prefix or 'fresh weights',

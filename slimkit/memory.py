@@ -111,8 +111,8 @@ def check_batch(model, batch_size, share=1.0, replicas=1, available=None,
   if images * per_image * REFUSE_FACTOR <= available:
     return
   fits = available / (per_image * SUGGEST_FACTOR) / share  # as a global batch
-  suggest = 1
-  while suggest * 2 <= fits:
+  suggest = 1 if fits >= 1 else 0
+  while suggest and suggest * 2 <= fits:
     suggest *= 2
   suggest -= suggest % replicas
   advice = ('use --batch_size=%d or less' % suggest if suggest >= 1 else

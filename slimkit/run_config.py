@@ -7,10 +7,12 @@ a flag the user gave wins, else the train run's value, else the net's default.
 """
 
 import collections
+import json
 import os
 
 import tensorflow as tf
 
+from common import errors
 from common.files import read_json
 from common.files import write_json_atomic
 from nets import nets_factory
@@ -40,13 +42,33 @@ def write(train_dir, config):
   write_json_atomic(os.path.join(train_dir, FILE), config)
 
 
+# What evaluation and export rebuild the net from: (type, least value); None is unset.
+_CHECKED = {'model_name': (str, None), 'preprocessing_name': (str, None),
+            'num_classes': (int, 1), 'image_size': (int, 1), 'channels': (int, 1),
+            'max_number_of_steps': (int, 0)}
+_FIX = ('restore it or evaluate with explicit --model_name and dataset flags from '
+        'another train dir')
+
+
 def read(checkpoint_path):
-  """run_config.json of the train dir holding a checkpoint (dir or prefix), or None."""
+  """run_config.json of the train dir holding a checkpoint (dir or prefix), or None.
+
+  A damaged file, or a value of _CHECKED of the wrong kind, is one error naming it.
+  """
   if not checkpoint_path:
     return None
-  return read_json(os.path.join(train_dir_of(checkpoint_path), FILE),
-                   'restore it or evaluate with explicit --model_name and dataset '
-                   'flags from another train dir')
+  path = os.path.join(train_dir_of(checkpoint_path), FILE)
+  record = read_json(path, _FIX)
+  for key, (kind, least) in _CHECKED.items():
+    value = (record or {}).get(key)
+    if value is None:
+      continue
+    if (not isinstance(value, kind) or isinstance(value, bool) or
+        (least is not None and value < least)):
+      raise errors.UserError('%s is damaged ("%s" is %s, expected %s); %s' % (
+          path, key, json.dumps(value), 'a name' if kind is str else
+          'a whole number >= %d' % least, _FIX))
+  return record
 
 
 def given(config, name):

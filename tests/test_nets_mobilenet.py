@@ -508,3 +508,16 @@ def test_two_training_steps(tmp_path, name):
   kernels = [p for p in changed if p.endswith('kernel')]
   assert len(kernels) > 50 and all(changed[p] for p in kernels)
   assert sum(changed.values()) > 0.9 * len(changed)
+
+
+def test_mixed_bfloat16_forward():
+  keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  try:
+    model = nets_factory.build_model('mobilenet_v3_small_cifar', 10, (32, 32, 3))
+    out = model(np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype(
+        'float32'), training=False)
+  finally:
+    keras.mixed_precision.set_global_policy('float32')
+  assert out['layer_2'].dtype == tf.bfloat16  # hard-swish and SE in bfloat16
+  assert out['Logits'].dtype == out['Predictions'].dtype == tf.float32
+  assert np.all(np.isfinite(out['Logits'].numpy()))

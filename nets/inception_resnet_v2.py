@@ -93,7 +93,8 @@ class ScaledResidual(keras.layers.Layer):
   """net + scale * up, TF-Slim's `net += scaled_up` of the Inception-ResNet units.
 
   With a relu6 net TF-Slim clips scale * up to [-6, 6] first ("bandpass
-  activation"); clip is that bound, or None.
+  activation"); clip is that bound, or None. Kept for fidelity: the unit's input
+  is a relu6 output in [0, 6], so the relu6 after the sum hides the clip.
   """
 
   def __init__(self, scale, clip=None, **kwargs):

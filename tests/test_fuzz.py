@@ -133,14 +133,14 @@ def test_damaged_saved_model_in_classify(made, tmp_path, capsys):
   rng = np.random.default_rng(16)
   for trial in range(TRIALS + TRIALS // 2):
     saved = str(shutil.copytree(made['export'], tmp_path / str(trial)))
-    files = sorted(p for p in glob.glob(os.path.join(saved, '**'), recursive=True)
+    paths = sorted(p for p in glob.glob(os.path.join(saved, '**'), recursive=True)
                    if os.path.isfile(p))
     if trial >= TRIALS:  # an export without digests: TensorFlow's own checks
-      files = [p for p in files if '%svariables%s' % (os.sep, os.sep) in p]
+      paths = [p for p in paths if '%svariables%s' % (os.sep, os.sep) in p]
       record = export.read_export_config(saved)
       del record['files']
       files.write_json_atomic(os.path.join(saved, export.CONFIG_FILE), record)
-    target = files[int(rng.integers(0, len(files)))]
+    target = paths[int(rng.integers(0, len(paths)))]
     what = damage(target, rng)
     code, line, result = outcome(capsys, 'classify_image.py', lambda: classify(saved))
     if code:

@@ -211,6 +211,20 @@ def test_bad_v3_options_are_one_line():
     nets_factory.build_model('mobilenet_v3_small', 10, (0, 32, 3))
 
 
+def test_weight_decay_is_training_scopes():
+  # slim.l2_regularizer(wd) on every slim.conv2d kernel (squeeze-excite, Conv_2
+  # and the classifier too), none on depthwise kernels, biases or batch norm.
+  wd = 0.01
+  model = nets_factory.build_model('mobilenet_v3_small_cifar', 10, (16, 16, 3),
+                                   weight_decay=wd)
+  kernels = [v for v in model.trainable_weights if v.path.endswith('/kernel')
+             and '.depthwise/' not in v.path]
+  assert any('squeeze_excite.Conv_1/' in v.path for v in kernels)
+  expected = wd * sum(np.sum(np.square(v.numpy())) for v in kernels) / 2.0
+  np.testing.assert_allclose(float(tf.add_n(model.losses)), expected, rtol=1e-4)
+  assert len(model.losses) == len(kernels)
+
+
 # ==============================================================================
 # The same logits as TF-Slim's nets (tests/slim_reference_mobilenet.py).
 # ==============================================================================

@@ -10,8 +10,9 @@ it was trained with --moving_average_decay. Our Keras variable
 resolve(path) accepts what TF-Slim's users have: a '.ckpt' prefix (V2 with .index,
 or the old single-file V1), a directory with a 'checkpoint' file, a published
 .tar.gz/.tgz (extracted safely into the cache once), or a short name of TF-Slim's
-table (PUBLISHED), downloaded once from download.tensorflow.org (or the mirror in
-$SLIMKIT_MODELS_URL) into the cache ($SLIMKIT_CACHE, else ~/.cache/slimkit).
+table (PUBLISHED), downloaded once from download.tensorflow.org (MobileNet V2/V3:
+storage.googleapis.com; or the mirror in $SLIMKIT_MODELS_URL) into the cache
+($SLIMKIT_CACHE, else ~/.cache/slimkit).
 """
 
 import collections

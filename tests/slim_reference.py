@@ -163,7 +163,9 @@ def random_value(name, shape, rng):
     return rng.uniform(0.5, 1.5, shape)
   if leaf in ('beta', 'biases', 'moving_mean'):
     return rng.normal(0.0, 0.1, shape)
-  fan_in = int(np.prod(shape[:-1])) if leaf == 'weights' else int(np.prod(shape[:2]))
+  # A pointwise kernel [1, 1, in, out] reads `in` values, like a conv's weights.
+  fan_in = (int(np.prod(shape[:-1])) if leaf in ('weights', 'pointwise_weights')
+            else int(np.prod(shape[:2])))
   return rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), shape)
 
 

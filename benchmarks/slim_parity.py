@@ -41,6 +41,9 @@ SOURCE.update((name, 'tf_slim.nets') for name in (
 SOURCE.update((name, 'conv_defs + tf_slim layers')
               for name in slim_reference.REFERENCES
               if name.startswith(('mobilenet_v2', 'mobilenet_v3')))
+SOURCE.update((name, 'cell tables + tf_slim layers') for name in (
+    'nasnet_cifar', 'nasnet_mobile', 'nasnet_large', 'pnasnet_mobile',
+    'pnasnet_large'))
 
 
 def parity(name, size, num_classes, batch_size, work_dir):

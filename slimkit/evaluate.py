@@ -368,7 +368,8 @@ class _Session(object):
   def evaluate(self, prefix):
     self.current = prefix
     config = self.config
-    run_config = run_config_lib.read(prefix)
+    run_config = run_config_lib.read(prefix) or slim_checkpoint.published_settings(
+        prefix)
     if self.evaluator is None:
       self.evaluator = Evaluator(config, resolve(config, run_config))
     else:

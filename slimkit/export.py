@@ -201,13 +201,15 @@ def run(config):
   if checkpoint_path:
     prefix = checkpoints.require_intact(checkpoint_path)
     run_config = run_config_lib.read(prefix)
-    if (run_config is None and not config.get('dataset_dir') and
-        slim_checkpoint.is_slim(prefix)):
-      # A TF-Slim checkpoint alone: its weights say the class count and channels.
-      classes = slim_checkpoint.classifier_classes(
-          prefix, nets_factory.get_spec(config['model_name']).logits_scopes)
-      run_config = {'num_classes': classes,
-                    'channels': slim_checkpoint.input_channels(prefix)}
+    if run_config is None and slim_checkpoint.is_slim(prefix):
+      run_config = slim_checkpoint.published_settings(prefix) or {}
+      if not config.get('dataset_dir'):
+        # A TF-Slim checkpoint alone: its weights say the class count and channels.
+        run_config.update(
+            num_classes=slim_checkpoint.classifier_classes(
+                prefix, nets_factory.get_spec(config['model_name']).logits_scopes),
+            channels=slim_checkpoint.input_channels(prefix))
+      run_config = run_config or None
   setup = resolve(config, run_config)
   model = nets_factory.build_model(
       setup['model_name'], setup['num_classes'],

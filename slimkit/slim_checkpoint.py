@@ -181,6 +181,44 @@ def fetch(name, base_url=None, timeout=60, flag='--checkpoint_path'):
                            'it at %s' % (flag, name, e, url, local)) from None
 
 
+def _archive_stem(name):
+  return re.sub(r'(\.tar\.gz|\.tgz|\.tar)$', '', os.path.basename(name))
+
+
+def published_name(path):
+  """The PUBLISHED name a checkpoint comes from, or None.
+
+  Known by its short name, its archive's file name, or the cache folder its archive
+  was extracted into ('<archive stem>-<12 hex digits>').
+  """
+  path = str(path)
+  if path in PUBLISHED:
+    return path
+  stems = {_archive_stem(p.archive): name for name, p in PUBLISHED.items()}
+  if path.endswith(_ARCHIVE_ENDINGS):
+    return stems.get(_archive_stem(path))
+  extracted = os.path.join(os.path.abspath(cache_dir()), 'extracted') + os.sep
+  if os.path.abspath(path).startswith(extracted):
+    folder = os.path.abspath(path)[len(extracted):].split(os.sep)[0]
+    return stems.get(re.sub(r'-[0-9a-f]{12}$', '', folder))
+  return None
+
+
+def published_settings(path):
+  """What a published checkpoint was trained with, as run_config.json would say.
+
+  The input size and preprocessing differ from the net's defaults for some
+  (ResNet V2: inception preprocessing at 299, per TF-Slim's README); flags the user
+  gives still win. None for any other checkpoint.
+  """
+  name = published_name(path)
+  if name is None:
+    return None
+  published = PUBLISHED[name]
+  return {'image_size': published.image_size,
+          'preprocessing_name': published.preprocessing}
+
+
 def extract(path, flag='--checkpoint_path'):
   """Extracts an archive once into the cache (safely: no links, no '..') -> dir."""
   path = os.path.abspath(str(path))

@@ -25,6 +25,7 @@ import tensorflow as tf
 import slim_reference
 from nets import nets_factory
 from slimkit import checkpoints
+from slimkit import run_config as run_config_lib
 from slimkit import slim_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -292,3 +293,28 @@ def test_parity_benchmark_measures_a_net(tmp_path):
   from benchmarks import slim_parity
   diff, scale = slim_parity.parity('lenet', 28, 5, 1, str(tmp_path))
   assert scale > 0 and diff <= 1e-4 * scale
+
+
+def test_published_checkpoints_bring_their_input_size_and_preprocessing(
+    tmp_path, monkeypatch):
+  """ResNet V2's published weights want inception preprocessing at 299 (TF-Slim's
+  README): its short name, archive or extracted folder says so, as a run_config
+  would; other checkpoints say nothing."""
+  monkeypatch.setenv('SLIMKIT_CACHE', str(tmp_path / 'cache'))
+  want = {'image_size': 299, 'preprocessing_name': 'inception'}
+  assert slim_checkpoint.published_settings('resnet_v2_50') == want
+  archive = tmp_path / 'resnet_v2_50_2017_04_14.tar.gz'
+  assert slim_checkpoint.published_settings(str(archive)) == want
+  extracted = (tmp_path / 'cache' / 'extracted' /
+               'resnet_v2_50_2017_04_14-0123456789ab' / 'resnet_v2_50.ckpt')
+  assert slim_checkpoint.published_settings(str(extracted)) == want
+  assert slim_checkpoint.published_settings('vgg_16') == {
+      'image_size': 224, 'preprocessing_name': 'vgg'}
+  assert slim_checkpoint.published_settings(str(tmp_path / 'model.ckpt')) is None
+  # The flags still win over them; unset, they win over the net's own defaults.
+  setup = run_config_lib.resolve_net({'explicit_flags': ()}, want, 'resnet_v2_50')
+  assert (setup.image_size, setup.preprocessing_name) == (299, 'inception')
+  setup = run_config_lib.resolve_net(
+      {'explicit_flags': ('preprocessing_name',), 'preprocessing_name': 'vgg'}, want,
+      'resnet_v2_50', 224)
+  assert (setup.image_size, setup.preprocessing_name) == (224, 'vgg')

@@ -3,6 +3,7 @@ names and the classifier scopes used by --checkpoint_exclude_scopes; and the
 MAC counter on layers whose cost is known by hand."""
 
 import os
+import re
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -24,7 +25,9 @@ NAMES = [
     'mobilenet_v2_075', 'mobilenet_v2_130', 'mobilenet_v2_140', 'mobilenet_v2_cifar',
     'mobilenet_v3_large', 'mobilenet_v3_large_075', 'mobilenet_v3_large_cifar',
     'mobilenet_v3_large_minimalistic', 'mobilenet_v3_small', 'mobilenet_v3_small_075',
-    'mobilenet_v3_small_cifar', 'mobilenet_v3_small_minimalistic', 'overfeat', 'resnet_v1_101', 'resnet_v1_152', 'resnet_v1_50',
+    'mobilenet_v3_small_cifar', 'mobilenet_v3_small_minimalistic', 'nasnet_cifar',
+    'nasnet_large', 'nasnet_mobile', 'overfeat', 'pnasnet_large', 'pnasnet_mobile',
+    'resnet_v1_101', 'resnet_v1_152', 'resnet_v1_50',
     'resnet_v1_50_cifar', 'resnet_v2_101', 'resnet_v2_152', 'resnet_v2_200',
     'resnet_v2_50', 'vgg_16', 'vgg_19', 'vgg_a']
 
@@ -108,7 +111,10 @@ DISTINCT = {'cifarnet': [], 'lenet': [], 'custom_cnn': ['custom_cnn_wide'],
                                    'mobilenet_v3_large_minimalistic',
                                    'mobilenet_v3_small_075',
                                    'mobilenet_v3_small_cifar',
-                                   'mobilenet_v3_small_minimalistic']}
+                                   'mobilenet_v3_small_minimalistic'],
+            # No model scope; the aux head's scope is its cell's: aux_11 both.
+            'nasnet_cifar': ['nasnet_large'], 'nasnet_mobile': [],
+            'pnasnet_mobile': [], 'pnasnet_large': []}
 
 
 def test_distinct_covers_every_name():
@@ -136,7 +142,8 @@ def test_logits_scopes_select_exactly_the_classifier(name):
   # The classifier's kernel and bias: the only weights sized by num_classes=7;
   # and the whole auxiliary head where there is one (a classifier too).
   classifier = {v.path for v in model.weights if v.shape[-1] == 7}
-  aux = {v.path for v in model.weights if v.path.startswith('AuxLogits.')}
+  aux = {v.path for v in model.weights
+         if re.match(r'(AuxLogits|aux_\d+)\.', v.path)}  # NASNet: aux_<cell>
   assert len(classifier) == (4 if aux else 2)
   inside, outside, unmatched = scopes.select(
       model.weights, spec.model_scope, ','.join(spec.logits_scopes))

@@ -113,3 +113,20 @@ def test_a_flag_out_of_range_is_one_line_naming_it(script, flag):
   assert len(lines) == 1 and lines[0].startswith(script + ': error: '), result.stderr
   assert flag.split('=')[0] in lines[0]
   assert 'Traceback' not in result.stderr and 'helpshort' not in result.stderr
+
+
+def test_readme_is_for_users_and_the_project_cites_no_tracker():
+  readme = _read('README.md')
+  assert len(readme.splitlines()) < 250
+  # Figures live in docs/benchmarks.md with their machine and command.
+  assert 'docs/benchmarks.md' in readme
+  tracked = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True,
+                           text=True).stdout.split()
+  cited = []
+  for name in tracked:
+    if name.endswith(('.py', '.md', '.sh', '.txt', '.ini')) and os.path.isfile(
+        os.path.join(ROOT, name)):
+      for number, line in enumerate(_read(name).splitlines(), 1):
+        if re.search(r'\bissues?[ _-]?#?\d+\b|\bissue\d+', line, re.I):
+          cited.append('%s:%d' % (name, number))
+  assert not cited, 'issue-tracker references: %s' % ', '.join(cited)

@@ -1,11 +1,11 @@
 """Downloads a dataset (or reads a local copy) and converts it to sharded TFRecords.
 
   python3 download_and_convert_data.py --dataset_name=mnist --dataset_dir=/tmp/mnist
-  python3 download_and_convert_data.py --dataset_name=cifar10 --dataset_dir=/tmp/cifar10 \
+  python3 download_and_convert_data.py --dataset_name=cifar10 --dataset_dir=/tmp/cifar10 \\
       --source=/path/to/cifar-10-python.tar.gz
-  python3 download_and_convert_data.py --dataset_name=imagenet --dataset_dir=/tmp/imagenet \
+  python3 download_and_convert_data.py --dataset_name=imagenet --dataset_dir=/tmp/imagenet \\
       --source=/data/ILSVRC2012   # train/<wnid>/*.JPEG, val/ (see docs/imagenet.md)
-  python3 download_and_convert_data.py --dataset_name=image_folder --source=my_photos/ \
+  python3 download_and_convert_data.py --dataset_name=image_folder --source=my_photos/ \\
       --dataset_dir=/tmp/my_photos --output_name=my_photos
 
 The output folder holds <name>_<split>-NNNNN-of-MMMMM.tfrecord shards, labels.txt and

@@ -32,6 +32,7 @@ from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-posit
 from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from common import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
+from slimkit import usage  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 EXIT_BAD_INPUT = 1
 EXIT_INTERRUPTED = 130
@@ -105,7 +106,11 @@ def run(main, positional=False, tensorflow=True):
 
 
 def _parse_flags(argv):
-  """absl's parse, with a bad flag value reported as one line like any bad input."""
+  """absl's parse, with a bad flag value reported as one line like any bad input;
+  --help lists the script's own flags (slimkit/usage.py) and exits 0."""
+  if usage.asked(argv):
+    print(usage.help_text(flags.FLAGS))
+    sys.exit(0)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:

@@ -3,19 +3,16 @@
 TF-Slim's names and defaults are kept; additions are marked '(new)' in their help
 and described in docs/training.md and docs/evaluation.md. Each group has a definer; the scripts call the ones they need
 and hand `config(FLAGS)`, a plain dict of values, to the library, which never reads
-FLAGS itself.
+FLAGS itself. Nothing here imports TensorFlow, so `--help` (slimkit/usage.py) is
+instant; each flag carries its help group (TF-Slim's: General, Optimization,
+Learning rate, Dataset, Fine-tuning) as `flag.help_group`.
 """
 
 from absl import flags
 
-from nets import custom_cnn
-from preprocessing import filters
-from preprocessing import grayscale
-from slimkit import learning_rate
-from slimkit import optimizers
-
 _DEFINED = []  # names of the flags defined here, in definition order
 _TARGET = [flags.FLAGS]  # where the definers write; see define_into()
+_GROUP = ['General']  # the help group of the flags being defined; see _group()
 
 
 def _define(kind, name, default, help_text, *args, **kwargs):
@@ -31,8 +28,14 @@ def _define(kind, name, default, help_text, *args, **kwargs):
     flags.DEFINE_enum(name, default, args[0], help_text, **kwargs)
   else:
     getattr(flags, 'DEFINE_' + kind)(name, default, help_text, *args, **kwargs)
+  target[name].help_group = _GROUP[0]
   if name not in _DEFINED:
     _DEFINED.append(name)
+
+
+def _group(name):
+  """The flags defined next are listed under `name` by --help."""
+  _GROUP[0] = name
 
 
 def define_into(flag_values, definer):
@@ -45,12 +48,17 @@ def define_into(flag_values, definer):
   return flag_values
 
 
-# Enum choices come from the registries that implement them.
-OPTIMIZERS = sorted(optimizers.OPTIMIZERS)
-DECAY_TYPES = list(learning_rate.DECAY_TYPES)
-ACTIVATIONS = list(custom_cnn.ACTIVATIONS)
-GRAYSCALE_FORMULAS = list(grayscale.FORMULAS)
-IMAGE_FILTERS = list(filters.NAMES)
+# Enum choices as the modules that implement them list them (slimkit.optimizers,
+# slimkit.learning_rate, nets.custom_cnn, preprocessing.grayscale and .filters;
+# tests/test_project.py checks they agree), written out because those modules
+# import TensorFlow.
+OPTIMIZERS = ['adadelta', 'adagrad', 'adam', 'adamw', 'ftrl', 'momentum', 'rmsprop',
+              'sgd']
+DECAY_TYPES = ['fixed', 'exponential', 'polynomial', 'cosine']
+ACTIVATIONS = ['relu', 'elu', 'tanh', 'sigmoid', 'swish', 'leaky_relu']
+GRAYSCALE_FORMULAS = ['rec601', 'rec709', 'mean']
+IMAGE_FILTERS = ['median', 'mean', 'trimmed_mean', 'trimmed_mean_quarter',
+                 'closest_to_mean', 'adaptive_mean']
 
 
 def _define_labels_offset():
@@ -61,6 +69,7 @@ def _define_labels_offset():
 
 
 def define_dataset_flags(split_name, batch_size):
+  _group('Dataset')
   _define('string', 'dataset_name', 'imagenet', 'The name of the dataset to load.')
   _define('string', 'dataset_split_name', split_name, 'The name of the split to use.')
   _define('string', 'dataset_dir', None,
@@ -70,6 +79,7 @@ def define_dataset_flags(split_name, batch_size):
   _define('integer', 'batch_size', batch_size,
           'The number of samples in each batch (global, over all replicas).',
           lower_bound=1)
+  _group('General')
   _define('integer', 'num_readers', 4,
           'The number of parallel readers that read data from the dataset.',
           lower_bound=1)
@@ -80,6 +90,7 @@ def define_dataset_flags(split_name, batch_size):
 def define_model_flags():
   """The net and its input transforms, plus how training/eval computes."""
   define_net_flags()
+  _group('General')
   _define('enum', 'mixed_precision', None,
           '(new) Compute in bfloat16 (CPUs with AVX-512 bf16, TPUs, recent GPUs) or '
           'float16 (GPUs, with loss scaling); variables stay float32. float32 turns '
@@ -96,6 +107,7 @@ def define_model_flags():
 
 def define_net_flags():
   """The net, its weights' averages and its input transforms (train, eval, export)."""
+  _group('Dataset')  # as TF-Slim's, which listed the net among the dataset flags
   _define('string', 'model_name', 'inception_v3', 'The name of the architecture.')
   _define('string', 'preprocessing_name', None,
           'The name of the preprocessing to use. If left as None, the model_name '
@@ -112,6 +124,7 @@ def define_net_flags():
           '(new) Window size (odd) of --image_filter.', lower_bound=1)
   _define('enum', 'activation', None,
           '(new) Activation of custom_cnn (its default when unset).', ACTIVATIONS)
+  _group('Learning rate')
   _define('float', 'moving_average_decay', None,
           'The decay to use for the moving average. If left as None, then moving '
           'averages are not used.')
@@ -119,14 +132,7 @@ def define_net_flags():
 
 def define_train_flags():
   """Every flag of TF-Slim's train_image_classifier.py, plus the (new) ones."""
-  define_dataset_flags('train', 32)
-  define_model_flags()
-  _define('enum', 'conv_gradients', 'auto',
-          '(new) How conv layers compute their gradients: auto = the fastest exact '
-          'formulation for each layer shape, measured once per machine and cached '
-          '(nets/conv_grad_auto.py); tf = TensorFlow\'s own gradient kernels.',
-          ['auto', 'tf'])
-  # General.
+  _group('General')
   _define('string', 'master', '', 'The address of the TensorFlow master to use.')
   _define('string', 'train_dir', '/tmp/tfmodel/',
           'Directory where checkpoints and event logs are written to.')
@@ -168,7 +174,14 @@ def define_train_flags():
   _define('string', 'preset', None,
           '(new) Named recipe (see slimkit/presets.py) that sets defaults; flags '
           'given on the command line win.')
-  # Optimization.
+  define_dataset_flags('train', 32)
+  define_model_flags()
+  _define('enum', 'conv_gradients', 'auto',
+          '(new) How conv layers compute their gradients: auto = the fastest exact '
+          'formulation for each layer shape, measured once per machine and cached '
+          '(nets/conv_grad_auto.py); tf = TensorFlow\'s own gradient kernels.',
+          ['auto', 'tf'])
+  _group('Optimization')
   _define('float', 'weight_decay', 0.00004,
           'The weight decay on the model weights.')
   _define('enum', 'optimizer', 'rmsprop', 'The name of the optimizer.', OPTIMIZERS)
@@ -192,7 +205,7 @@ def define_train_flags():
   _define('integer', 'quantize_delay', -1,
           'Number of steps to start quantized training. Set to -1 would disable '
           'quantized training.')
-  # Learning rate.
+  _group('Learning rate')
   _define('enum', 'learning_rate_decay_type', 'exponential',
           'Specifies how the learning rate is decayed.', DECAY_TYPES)
   _define('float', 'learning_rate', 0.01, 'Initial learning rate.')
@@ -208,13 +221,13 @@ def define_train_flags():
   _define('integer', 'replicas_to_aggregate', 1,
           'The Number of gradients to collect before updating params.',
           lower_bound=1)
-  # Dataset / run length.
+  _group('Dataset')
   _define('integer', 'train_image_size', None, 'Train image size',
           lower_bound=1)
   _define('integer', 'max_number_of_steps', None,
           'The maximum number of training steps.',
           lower_bound=0)
-  # Fine-tuning.
+  _group('Fine-tuning')
   _define('string', 'checkpoint_path', None,
           'The path to a checkpoint from which to fine-tune.')
   _define('string', 'checkpoint_exclude_scopes', None,
@@ -225,7 +238,7 @@ def define_train_flags():
           'By default, None would train all the variables.')
   _define('bool', 'ignore_missing_vars', False,
           'When restoring a checkpoint would ignore missing variables.')
-  # Augmentation (new), on top of what the preprocessing itself does.
+  _group('Augmentation (new)')  # on top of what the preprocessing itself does
   _define('integer', 'pad_crop', 0,
           '(new) Pad by N pixels and crop back at random. For the cifar and cifarnet '
           'preprocessings it sets their own padding (cifarnet keeps Slim\'s zero '
@@ -239,12 +252,14 @@ def define_train_flags():
   _define('float', 'cutout_prob', 1.0,
           '(new) Probability of random erasing per image.', lower_bound=0.0,
           upper_bound=1.0)
+  _group('Learning rate')
   _define('float', 'batch_norm_decay', None,
           '(new) Decay of the batch norm moving averages (default: the net\'s own, as '
           'in TF-Slim: 0.9997 Inception V1 and MobileNet V1, 0.997 ResNet, 0.9 '
           'custom_cnn). Runs of a few thousand steps need 0.99 or less, or evaluation '
           'uses statistics that never caught up with the weights.',
           lower_bound=0.0)
+  _group('Distillation (new)')
   _define('string', 'teacher_model_name', None,
           '(new) Distil from this net of nets_factory (with '
           '--teacher_checkpoint_path); it may differ from --model_name.')
@@ -258,6 +273,7 @@ def define_train_flags():
   _define('float', 'distillation_weight', 0.3,
           '(new) lambda: loss = (1 - lambda) * cross-entropy + lambda * T^2 * '
           'KL(teacher || student).')
+  _group('Augmentation (new)')
   _define('float', 'mixup_alpha', 0.0, '(new) Mixup Beta(alpha, alpha) (0 = off).',
           lower_bound=0.0)
   _define('float', 'cutmix_alpha', 0.0, '(new) CutMix Beta(alpha, alpha) (0 = off).',
@@ -295,6 +311,7 @@ def define_eval_flags():
 def define_export_flags():
   """TF-Slim's export_inference_graph.py flags (no video nets here), plus (new) ones."""
   define_net_flags()
+  _group('General')
   _define('bool', 'is_training', False,
           'Whether to save out a training-focused version of the model (not '
           'supported: the export serves inference).')
@@ -304,15 +321,19 @@ def define_export_flags():
   _define('integer', 'batch_size', None,
           'Batch size for the exported model. Defaulted to "None" so batch size can be '
           'specified at model runtime.', lower_bound=1)
+  _group('Dataset')
   _define('string', 'dataset_name', 'imagenet',
           'The name of the dataset to use with the model.')
   _define_labels_offset()
+  _group('General')
   _define('string', 'output_file', '',
           'Where to save the resulting SavedModel (a directory).')
+  _group('Dataset')
   _define('string', 'dataset_dir', None,
           'Directory of the converted dataset: its labels.txt names the classes and '
           'its dataset_info.json gives the class count. Unset, without a train run\'s '
           'run_config.json: --dataset_name=imagenet gives 1001 numbered classes.')
+  _group('General')
   _define('bool', 'quantize', False,
           'With --tflite: dynamic-range int8 weights in model.tflite.')
   _define('bool', 'write_text_graphdef', False,

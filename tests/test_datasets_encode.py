@@ -78,6 +78,9 @@ def test_sixteen_bit_gray_png_keeps_its_high_byte():
                                 [[0, 0, 1, 255]])
 
 
+PNG_START = b'\x89PNG\r\n\x1a\n\x00\x00\x00\r'  # cut inside the first chunk's header
+
+
 def test_broken_files_are_refused_with_a_reason(tmp_path):
   jpeg = encode_image(rgb(size=(64, 64)), 'JPEG')
   png = bytearray(encode_image(rgb(), 'PNG'))
@@ -88,11 +91,21 @@ def test_broken_files_are_refused_with_a_reason(tmp_path):
       'text': b'this is not an image',
       'empty': b'',
   }
+  reasons = {}
   for name, data in cases.items():
     with pytest.raises(encode.BadImage):
       encode.load_image(data)
     result = encode.process_chunk(('file', [data], [0], None))[0]
     assert isinstance(result, encode.Skipped) and result.reason, name
+    reasons[name] = result.reason
+  # Words about the file, never PIL's name for its buffer ('<_io.BytesIO object ...>').
+  assert reasons['empty'] == 'is empty (0 bytes)'
+  assert reasons['text'] == ("is not an image in a format read here (JPEG, PNG, BMP, "
+                             "GIF, TIFF, WebP): it starts with b'this is '")
+  assert reasons['truncated jpeg'].startswith('cannot be decoded (')
+  assert not any('BytesIO' in reason for reason in reasons.values())
+  assert encode.process_chunk(('file', [PNG_START], [0], None))[0].reason == \
+      'is a damaged or cut PNG file (12 bytes; its header does not read)'
   with pytest.raises(encode.BadImage, match='cannot read'):
     encode.load_image(str(tmp_path / 'missing.jpg'))
 

@@ -98,8 +98,9 @@ def resolve_eval_dir(config):
   Never the train dir: TF-Slim's scripts pass --eval_dir equal to it, and that
   becomes its sub-directory eval/, which TensorBoard shows beside the training
   run. Unset (TF-Slim's /tmp/tfmodel/ mixed every model's results), it is derived
-  from --checkpoint_path: <train_dir>/eval; <dir>/<name>_eval for a lone
-  checkpoint such as TF-Slim's <dir>/<name>.ckpt, as one dir may hold several;
+  from --checkpoint_path: <train_dir>/eval for a directory or a checkpoint of a
+  train run (beside its run_config.json); <dir>/<name>_eval for another, such as
+  TF-Slim's <dir>/<name>.ckpt, as one dir may hold several;
   <cache>/eval/<name> for a published short name.
   """
   path = config['checkpoint_path']
@@ -119,22 +120,17 @@ def resolve_eval_dir(config):
                       % (given, eval_dir))
   if train_dir is None:
     eval_dir = os.path.join(slim_checkpoint.cache_dir(), EVAL_SUBDIR, path)
-  elif train_dir == path or _holds_a_run(train_dir):
+  elif train_dir == path or os.path.isfile(os.path.join(train_dir, run_config_lib.FILE)):
     eval_dir = os.path.join(train_dir, EVAL_SUBDIR)
   else:
     eval_dir = os.path.join(train_dir, _checkpoint_name(path) + '_eval')
   return eval_dir, '--eval_dir unset: writing the evaluation to %s' % eval_dir
 
 
-def _holds_a_run(directory):
-  return any(os.path.exists(os.path.join(directory, name))
-             for name in ('checkpoint', run_config_lib.FILE))
-
-
 def _checkpoint_name(path):
-  """'inception_v1' of .../inception_v1.ckpt, its .index or .data file, an archive."""
+  """'inception_v1' of .../inception_v1.ckpt (-N), its .index or .data file, an archive."""
   name = re.sub(r'\.(index|meta|data-\d+-of-\d+)$', '', os.path.basename(path))
-  return re.sub(r'(\.tar\.gz|\.tgz|\.tar|\.ckpt)$', '', name) or name
+  return re.sub(r'(\.tar\.gz|\.tgz|\.tar|\.ckpt(-\d+)?)$', '', name) or name
 
 
 def resolve(config, run_config):

@@ -170,6 +170,7 @@ def test_unset_eval_dir_is_derived_from_the_checkpoint_path(tmp_path, monkeypatc
   os.makedirs(slim_dir)
   (slim_dir / 'inception_v1.ckpt').write_bytes(b'')
   (slim_dir / 'resnet_v1_50.ckpt.index').write_bytes(b'')
+  (slim_dir / 'checkpoint').write_text('model_checkpoint_path: "resnet_v1_50.ckpt"\n')
   monkeypatch.setenv('SLIMKIT_CACHE', str(tmp_path / 'cache'))
   monkeypatch.chdir(tmp_path)
   cases = {
@@ -177,6 +178,8 @@ def test_unset_eval_dir_is_derived_from_the_checkpoint_path(tmp_path, monkeypatc
       str(train_dir / 'ckpt-6'): train_dir / 'eval',
       str(slim_dir / 'inception_v1.ckpt'): slim_dir / 'inception_v1_eval',
       str(slim_dir / 'resnet_v1_50.ckpt.index'): slim_dir / 'resnet_v1_50_eval',
+      str(slim_dir / 'model.ckpt-2000'): slim_dir / 'model_eval',
+      str(slim_dir): slim_dir / 'eval',
       'inception_v1': tmp_path / 'cache' / 'eval' / 'inception_v1',
   }
   for checkpoint_path, expected in cases.items():

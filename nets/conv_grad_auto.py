@@ -8,7 +8,10 @@ one is kept. Decisions are cached per machine (CPU model and flags, oneDNN
 settings, TF version) in the tuning cache (common/tuning.py), so later runs skip
 the measuring; a cached method that is no longer a candidate is measured again.
 The measurement runs on at most MEASURE_BATCH images of the batch, so a huge
-batch never allocates its full activations here.
+batch never allocates its full activations here. Only the gradients a tape will
+ask for are measured: a conv whose filter is not trained (outside
+--trainable_scopes) and whose input does not depend on a trained variable runs
+TensorFlow's op as it is, and its gradients are never chosen.
 """
 
 import contextlib
@@ -20,6 +23,7 @@ import time
 from absl import logging
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.eager import record
 
 from common import tuning
 from deployment import cpu
@@ -36,7 +40,9 @@ LOW_PRECISION_TOLERANCE = 3e-2  # bfloat16 / float16 (8 / 11 mantissa bits)
 # formulations settles well below this, and memory stays bounded.
 MEASURE_BATCH = 32
 
-_decisions = {}  # in this process: key -> {'dx': method, 'dw': method, ...}
+_decisions = {}  # in this process: key -> {'dx': method, 'dw': method, 'ms': ...},
+# holding only the gradients measured so far
+GRADS = ('dx', 'dw')
 _measured = []  # (key, seconds) measured, not read from the cache, since last taken
 _forced = []  # see forced()
 
@@ -55,8 +61,10 @@ def conv(x, w, strides, padding, dilation, depthwise=False, decision=None):
   """NHWC conv (or depthwise conv, multiplier 1) with measured-fastest gradients.
 
   decision: {'dx': method, 'dw': method} to force (tests, benchmarks); None
-  chooses by measurement. Falls back to TensorFlow's ops (and their gradients) when a size is unknown
-  at trace time or a depthwise conv is dilated (TF has no native kernel).
+  chooses by measurement, for the gradients an active tape needs (x or w is
+  watched, or computed from a watched variable). Falls back to TensorFlow's ops (and
+  their gradients) when a size is unknown at trace time, a depthwise conv is
+  dilated (TF has no native kernel), or no tape needs a gradient.
   """
   padding = padding.upper()
   strides, dilation = tuple(strides), tuple(dilation)
@@ -75,18 +83,21 @@ def conv(x, w, strides, padding, dilation, depthwise=False, decision=None):
       for i in (0, 1)) + (w.shape[2] if depthwise else w.shape[3],)
   g = conv_grad.Geometry(depthwise, tuple(x.shape), tuple(w.shape), y_shape,
                          strides, dilation, padding, x.dtype.name)
-  if decision is None:
-    decision = _forced[0](g) if _forced else choose(g)
-  if decision['dx'] == 'tf' and decision['dw'] == 'tf':
-    return forward(x, w)
-
   w = tf.convert_to_tensor(w)  # a variable read: its gradient flows through
+  needed = [grad for grad, t in zip(GRADS, (x, w))
+            if record.should_record_backprop([t])]
+  if not needed:
+    return forward(x, w)
+  if decision is None:
+    decision = _forced[0](g) if _forced else choose(g, needed)
+  if all(decision.get(grad, 'tf') == 'tf' for grad in GRADS):
+    return forward(x, w)
 
   @tf.custom_gradient
   def op(x, w):
-    def grad(dy):
-      return (conv_grad.input_grad(g, decision['dx'], dy, w),
-              conv_grad.filter_grad(g, decision['dw'], x, dy))
+    def grad(dy):  # an unneeded one is never run: the graph prunes it
+      return (conv_grad.input_grad(g, decision.get('dx', 'tf'), dy, w),
+              conv_grad.filter_grad(g, decision.get('dw', 'tf'), x, dy))
     return forward(x, w), grad
 
   return op(x, w)
@@ -107,27 +118,32 @@ def forced(decide):
 # ------------------------------------------------------------------------------
 
 
-def choose(g):
-  """{'dx': method, 'dw': method, 'ms': {...}} for the geometry on this device."""
+def choose(g, needed=GRADS):
+  """{'dx': method, 'dw': method, 'ms': {...}} for the geometry on this device,
+  holding at least the gradients `needed` ('dx', 'dw')."""
   key = '%s on %s' % (g.key(), device_kind())
-  if key not in _decisions:
-    cached = cache().get(key)
-    dx_methods, dw_methods = conv_grad.candidates(g)
-    if cached is None or cached['dx'] not in dx_methods or \
-        cached['dw'] not in dw_methods:
-      began = time.perf_counter()
-      with tf.init_scope():  # measure eagerly, even while tracing a step
-        cached = measure(g)
-      cache().update({key: cached})
-      logging.debug('conv gradients, %s: %s', key, describe(cached))
-      _measured.append((key, time.perf_counter() - began))
-    _decisions[key] = cached
-  return _decisions[key]
+  decision = _decisions.get(key) or cache().get(key) or {'ms': {}}
+  methods = dict(zip(GRADS, conv_grad.candidates(g)))
+  missing = [grad for grad in needed if decision.get(grad) not in methods[grad]]
+  if missing:
+    began = time.perf_counter()
+    with tf.init_scope():  # measure eagerly, even while tracing a step
+      measured = measure(g, missing)
+    known_ms = decision['ms']
+    decision = dict(decision, **measured)
+    decision['ms'] = dict(known_ms, **measured['ms'])
+    cache().update({key: decision})
+    logging.debug('conv gradients, %s: %s', key, describe(decision))
+    _measured.append((key, time.perf_counter() - began))
+  _decisions[key] = decision
+  return decision
 
 
 def describe(decision):
   parts = []
-  for grad in ('dx', 'dw'):
+  for grad in GRADS:
+    if grad not in decision:
+      continue
     times = decision['ms'][grad]
     parts.append('%s %s (%s)' % (grad, decision[grad], ', '.join(
         '%s %.2f ms' % (m, t) for m, t in sorted(times.items(), key=lambda i: i[1]))))
@@ -138,8 +154,9 @@ def device_kind():
   return 'GPU' if tf.config.list_logical_devices('GPU') else 'CPU'
 
 
-def measure(g):
-  """Times every applicable formulation; returns the decision with its times.
+def measure(g, grads=GRADS):
+  """Times every applicable formulation of the gradients `grads`; returns the
+  decision with its times.
 
   Runs on the first MEASURE_BATCH images of the batch (the key keeps the real one).
   """
@@ -157,17 +174,19 @@ def measure(g):
   level = tf_logger.level
   tf_logger.setLevel('ERROR')  # one tf.function per formulation: no retrace notes
   try:
-    return _measure(g, x, w, dy)
+    return _measure(g, x, w, dy, grads)
   finally:
     tf_logger.setLevel(level)
 
 
-def _measure(g, x, w, dy):
+def _measure(g, x, w, dy, grads=GRADS):
   dx_methods, dw_methods = conv_grad.candidates(g)
   decision = {'ms': {}}
   for grad, methods, args, fn in (
       ('dx', dx_methods, (dy, w), conv_grad.input_grad),
       ('dw', dw_methods, (x, dy), conv_grad.filter_grad)):
+    if grad not in grads:
+      continue
     times, reference = {}, None
     for method in methods:
       compiled = tf.function(lambda a, b, m=method, f=fn: f(g, m, a, b))
@@ -230,8 +249,11 @@ def machine():
 
 
 def _valid(entry):
-  return (entry['dx'] in conv_grad.DX_METHODS + conv_grad.DEPTHWISE_DX_METHODS and
-          entry['dw'] in conv_grad.DW_METHODS + conv_grad.DEPTHWISE_DW_METHODS and
+  """An entry holds one gradient's method or both (only what was needed)."""
+  known = {'dx': conv_grad.DX_METHODS + conv_grad.DEPTHWISE_DX_METHODS,
+           'dw': conv_grad.DW_METHODS + conv_grad.DEPTHWISE_DW_METHODS}
+  grads = [grad for grad in GRADS if grad in entry]
+  return (bool(grads) and all(entry[grad] in known[grad] for grad in grads) and
           isinstance(entry['ms'], dict))
 
 

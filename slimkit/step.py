@@ -86,7 +86,10 @@ def train_step(state, images, labels, label_smoothing=0.0, distillation=None):
   if state.drop_path_steps:
     net_utils.set_training_progress(
         state.model, tf.cast(state.step, tf.float32) / state.drop_path_steps)
-  with tf.GradientTape() as tape:
+  # Only the trained variables are watched, so convs of a frozen body need (and
+  # measure, under --conv_gradients=auto) no gradient.
+  with tf.GradientTape(watch_accessed_variables=False) as tape:
+    tape.watch([v.value for v in state.variables_to_train])  # Keras' tf.Variables
     end_points = state.model(images, training=True)
     losses = compute_losses(end_points, targets, state.model.losses,
                             state.global_batch, soft)

@@ -126,7 +126,8 @@ def test_auto_measures_once_then_reads_the_machines_cache(tmp_path, monkeypatch)
   assert list(stored['entries'].values()) == [decision]
   # Another process (here: a cleared one) reuses the file without measuring.
   conv_grad_auto.clear()
-  monkeypatch.setattr(conv_grad_auto, 'measure', lambda g: pytest.fail('measured'))
+  monkeypatch.setattr(conv_grad_auto, 'measure',
+                      lambda g, grads: pytest.fail('measured'))
   assert conv_grad_auto.choose(g) == decision
   conv_grad_auto.clear()
 
@@ -159,17 +160,50 @@ def test_a_stale_or_damaged_cache_entry_is_measured_again(tmp_path, monkeypatch,
       f.write('{"schema": 1, "entr')
   measured = []
   monkeypatch.setattr(conv_grad_auto, 'measure',
-                      lambda geometry: measured.append(geometry) or good)
+                      lambda geometry, grads: measured.append(geometry) or good)
   assert conv_grad_auto.choose(g) == good
   assert len(measured) == 1
   assert conv_grad_auto.cache().get(key) == good  # the file is whole again
   conv_grad_auto.clear()
 
 
+def test_only_the_gradients_a_tape_needs_are_measured(tmp_path, monkeypatch):
+  """A frozen conv (filter not trained, input from frozen layers) measures nothing;
+  a frozen conv after a trained layer measures its input gradient only."""
+  monkeypatch.setenv('SLIMKIT_CACHE', str(tmp_path))
+  conv_grad_auto.clear()
+  asked = []
+  real = conv_grad_auto.measure
+  monkeypatch.setattr(conv_grad_auto, 'measure',
+                      lambda g, grads: asked.append(tuple(grads)) or real(g, grads))
+  rng = np.random.default_rng(0)
+  x = tf.constant(rng.standard_normal((2, 8, 8, 4)), tf.float32)
+  w = tf.Variable(rng.standard_normal((3, 3, 4, 4)).astype(np.float32))
+
+  def gradients(watched):
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(watched)
+      y = conv_grad_auto.conv(x, w, (1, 1), 'SAME', (1, 1))
+      loss = tf.reduce_sum(y * y)
+    return tape.gradient(loss, watched)
+
+  assert gradients([]) == [] and asked == []
+  dx, = gradients([x])
+  assert asked == [('dx',)]
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    want = tape.gradient(tf.reduce_sum(tf.nn.conv2d(x, w, 1, 'SAME') ** 2), x)
+  assert _relative(dx, want) <= 1e-5
+  gradients([x, w])
+  assert asked == [('dx',), ('dw',)]  # dx is known by now
+  assert set(conv_grad_auto.cache().entries().popitem()[1]) == {'dx', 'dw', 'ms'}
+  conv_grad_auto.clear()
+
+
 def test_measurement_of_a_huge_batch_runs_on_a_bounded_sample(monkeypatch):
   seen = []
   monkeypatch.setattr(conv_grad_auto, '_measure',
-                      lambda g, x, w, dy: seen.append((g, x.shape, dy.shape)))
+                      lambda g, x, w, dy, grads: seen.append((g, x.shape, dy.shape)))
   # 10 million images of 32x32x3: 123 GB as float32; only a sample is made.
   g = conv_grad.Geometry(False, (10000000, 32, 32, 3), (3, 3, 3, 8),
                          (10000000, 32, 32, 8), (1, 1), (1, 1), 'SAME', 'float32')

@@ -106,6 +106,16 @@ def test_eval_reads_every_record_once_in_file_order(tiny):
   np.testing.assert_allclose(images[0], _cifar(False)(first, 8, 8).numpy())
 
 
+def test_pipelines_run_without_the_autotune_thread(tiny):
+  """Deleting an iterator joins tf.data's autotune thread, which first sleeps out
+  its optimization period (up to a minute): the end of a short run waited on it."""
+  for training in (True, False):
+    ds = inputs.build_input(tiny, _cifar(training), 16, is_training=training,
+                            image_size=8)
+    assert ds.options().autotune.enabled is False
+    assert ds.options().autotune.initial_parallelism == os.cpu_count()
+
+
 def test_labels_offset_and_num_classes(tiny):
   upper = TinySplit(tiny.files[2:], 20, 40, (8, 8, 3))  # labels 20..39
   ds = inputs.build_input(upper, _cifar(False), 20, is_training=False, image_size=8,

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import errors
+from nets import nets_factory
 from nets import scopes
 from slimkit import slim_checkpoint
 
@@ -165,7 +166,7 @@ def restore_model(model, checkpoint_path, model_scope=None, exclude_scopes=None,
     values = slim_checkpoint.read_values(prefix, names, use_ema, flag)
     return _assign(model, model_scope, prefix, values, names.get, exclude_scopes,
                    ignore_missing_vars, flag, slim_prefix=prefix,
-                   fine_tuning=fine_tuning)
+                   fine_tuning=fine_tuning, source=checkpoint_path)
   values = read_variables(prefix, 'ema' if use_ema else 'model')
   if use_ema and not values:
     raise ValueError('%s=%s: checkpoint has no moving averages; train with '
@@ -175,12 +176,17 @@ def restore_model(model, checkpoint_path, model_scope=None, exclude_scopes=None,
                      'variables found)' % (flag, prefix))
   return _assign(model, model_scope, prefix, values,
                  lambda p: scopes.to_slim(model_scope, p), exclude_scopes,
-                 ignore_missing_vars, flag, fine_tuning=fine_tuning)
+                 ignore_missing_vars, flag, fine_tuning=fine_tuning,
+                 source=checkpoint_path)
 
 
 def _assign(model, model_scope, prefix, values, spell, exclude_scopes,
-            ignore_missing_vars, flag, slim_prefix=None, fine_tuning=True):
-  """Assigns values ({path: array}); errors name variables as spell(path) does."""
+            ignore_missing_vars, flag, slim_prefix=None, fine_tuning=True,
+            source=None):
+  """Assigns values ({path: array}); errors name variables as spell(path) does.
+
+  source: the checkpoint as the user gave it, for the commands advice prints.
+  """
   excluded, kept, unmatched = scopes.select(model_variables(model), model_scope,
                                             exclude_scopes)
   if unmatched:
@@ -205,11 +211,11 @@ def _assign(model, model_scope, prefix, values, spell, exclude_scopes,
     detail = '; '.join('%s checkpoint %s vs model %s' % (spell(p), a, b)
                        for p, a, b in wrong[:3])
     more = ' and %d more' % (len(wrong) - 3) if len(wrong) > 3 else ''
-    advice = ('Exclude them with --checkpoint_exclude_scopes=%s' % ','.join(hint)
-              if fine_tuning else _OTHER_NET)
-    raise ValueError('%s=%s does not fit %s: %d variable(s) differ in shape: %s%s. %s%s'
-                     % (flag, prefix, model_scope, len(wrong), detail, more,
-                        _classes_hint(wrong), advice))
+    advice = _classes_advice(wrong, hint, source or prefix, fine_tuning) or (
+        'Exclude them with --checkpoint_exclude_scopes=%s' % ','.join(hint)
+        if fine_tuning else _OTHER_NET)
+    raise ValueError('%s=%s does not fit %s: %d variable(s) differ in shape: %s%s. %s'
+                     % (flag, prefix, model_scope, len(wrong), detail, more, advice))
   if missing and not ignore_missing_vars:
     hint = sorted({scopes.to_slim(model_scope, _head(p)) for p in missing})
     looks = _looks_like(model, model_scope, slim_prefix)
@@ -232,19 +238,37 @@ _OTHER_NET = ('Was it trained for another net or class count? Use the --model_na
               'dataset (and --labels_offset) it was trained with')
 
 
-def _classes_hint(wrong):
-  """For a classifier of another size: what --labels_offset would make it fit."""
+def _classes_advice(wrong, head_scopes, source, fine_tuning):
+  """What to do when only the classifier's class count differs, else None.
+
+  One class apart is TF-Slim's background class: --labels_offset fixes that. Any
+  other count is another label set: its classifier must be trained anew.
+  """
   if not all(len(a) == len(b) and a[:-1] == b[:-1] for _, a, b in wrong):
-    return ''
+    return None
   ours = {b[-1] for _, _, b in wrong}
   theirs = {a[-1] for _, a, _ in wrong}
   if len(ours) != 1 or len(theirs) != 1:
-    return ''
+    return None
   ours, theirs = ours.pop(), theirs.pop()
-  return ('The checkpoint has %d classes, the net %d (the dataset\'s classes minus '
-          '--labels_offset): to keep its classifier, set --labels_offset so they agree '
-          '(TF-Slim\'s 1000-class checkpoints on a 1001-class dataset need '
-          '--labels_offset=1). ' % (theirs, ours))
+  counts = ('The checkpoint has %d classes, the net %d (the dataset\'s classes minus '
+            '--labels_offset)' % (theirs, ours))
+  if theirs == ours - 1:
+    return ('%s: raise --labels_offset by 1 (TF-Slim\'s 1000-class checkpoints on a '
+            '1001-class dataset need --labels_offset=1)' % counts)
+  if theirs == ours + 1:
+    return ('%s: lower --labels_offset by 1 (TF-Slim\'s 1001-class checkpoints keep '
+            'the background class: --labels_offset=0)' % counts)
+  scopes_text = ','.join(head_scopes)
+  if fine_tuning:
+    return ('%s: a new classifier starts with --checkpoint_exclude_scopes=%s (and '
+            '--trainable_scopes=%s to train it alone first)'
+            % (counts, scopes_text, scopes_text))
+  return ('%s: its classifier is for other classes; fine-tune one for this dataset '
+          'first: train_image_classifier.py --checkpoint_path=%s '
+          '--checkpoint_exclude_scopes=%s --trainable_scopes=%s --train_dir=DIR with '
+          'this --model_name and dataset, then use --checkpoint_path=DIR'
+          % (counts, source, scopes_text, scopes_text))
 
 
 def _looks_like(model, model_scope, slim_prefix):
@@ -255,6 +279,9 @@ def _looks_like(model, model_scope, slim_prefix):
   guess = slim_checkpoint.identify(slim_prefix)
   if guess is None or guess == slim_checkpoint.identify_model(model, model_scope):
     return None
+  if guess not in nets_factory.networks_map:  # a scope or shape we build no net for
+    return ('it is a checkpoint of another net (%s), which no --model_name here '
+            'builds; pass a checkpoint of %s' % (guess, model_scope))
   return ('it looks like a checkpoint of %s; pass --model_name=%s, or a checkpoint '
           'of %s' % (guess, guess, model_scope))
 

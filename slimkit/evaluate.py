@@ -46,6 +46,7 @@ from deployment import model_deploy
 from nets import nets_factory
 from preprocessing import preprocessing_factory
 from slimkit import checkpoints
+from slimkit import hooks
 from slimkit import inputs
 from slimkit import run_config as run_config_lib
 from slimkit import slim_checkpoint
@@ -255,8 +256,7 @@ class Evaluator(object):
     setup = self.setup
     metrics = Metrics(setup.num_classes)
     start = time.time()
-    batches = tqdm.tqdm(self.dataset, total=self.num_batches, file=sys.stderr,
-                        unit='batch', desc='eval step %d' % step, leave=False)
+    batches = progress(self.dataset, self.num_batches, 'eval step %d' % step)
     with errors.reading('--dataset_dir=%s' % self.config['dataset_dir'],
                         're-run download_and_convert_data.py for this dataset',
                         locate=setup.split.find_damage):
@@ -298,6 +298,23 @@ class Evaluator(object):
     }
 
 
+def progress(batches, total, desc, stream=None,
+             plain_secs=hooks.PLAIN_PROGRESS_SECS):
+  """The batches, with a progress bar on a terminal; elsewhere (a pipe, a log
+  file) a log line at least every plain_secs, as training does."""
+  stream = stream or sys.stderr
+  if stream.isatty():
+    yield from tqdm.tqdm(batches, total=total, file=stream, unit='batch', desc=desc,
+                         leave=False)
+    return
+  mark = time.time()
+  for done, batch in enumerate(batches, 1):
+    yield batch
+    if done < total and time.time() - mark >= plain_secs:
+      logging.info('%s: %d of %d batches', desc, done, total)
+      mark = time.time()
+
+
 def _number_of(prefix):
   """The N of '.../ckpt-N', for checkpoints without a step variable."""
   tail = os.path.basename(prefix).rsplit('-', 1)[-1]
@@ -323,6 +340,44 @@ def write_result(eval_dir, writer, result):
   path = result_path(eval_dir, step)
   files.write_json_atomic(path, result)
   return path
+
+
+# A net that gives one class to this share of the images (more than the class
+# holds) has learnt nothing it can use at evaluation; one_class_warning says why.
+ONE_CLASS_SHARE = 0.9
+# Batch norm moving averages still hold more than this part of their initial
+# values (decay ** steps): evaluation normalises with statistics of no batch.
+STALE_AVERAGES = 0.25
+
+
+def one_class_warning(result, trained_run):
+  """One line when (nearly) every image is given one class, with the likely cause
+  and the flag that changes it; None otherwise.
+
+  trained_run: the run_config.json of the checkpoint's train run, or None.
+  """
+  confusion = np.asarray(result['confusion_matrix'])
+  total = int(confusion.sum())
+  if total < 10 or len(confusion) < 2:
+    return None
+  predicted = confusion.sum(axis=0)
+  top = int(predicted.argmax())
+  share = predicted[top] / total
+  if share < ONE_CLASS_SHARE or confusion[top].sum() / total >= ONE_CLASS_SHARE:
+    return None
+  line = ('%.0f %% of the %d images were given class %d (%s)'
+          % (100 * share, total, top, result['class_names'][top]))
+  decay = None
+  if trained_run:
+    decay = trained_run.get('batch_norm_decay') or nets_factory.builder_defaults(
+        result['model_name']).get('batch_norm_decay')
+  if decay and decay ** result['step'] > STALE_AVERAGES:
+    return ('%s: the batch norm moving averages still hold mostly their initial '
+            'values (decay %g averages over about %d steps; this checkpoint is at '
+            'step %d); train longer, or with --batch_norm_decay=0.99 or less'
+            % (line, decay, round(1 / (1 - decay)), result['step']))
+  return ('%s: the net does not tell the classes apart; train longer, or check '
+          '--learning_rate and the data' % line)
 
 
 def format_table(result):
@@ -364,8 +419,8 @@ class _Session(object):
   def evaluate(self, prefix):
     self.current = prefix
     config = self.config
-    run_config = run_config_lib.read(prefix) or slim_checkpoint.published_settings(
-        prefix)
+    trained_run = run_config_lib.read(prefix)
+    run_config = trained_run or slim_checkpoint.published_settings(prefix)
     if self.evaluator is None:
       self.evaluator = Evaluator(config, resolve(config, run_config))
     else:
@@ -378,6 +433,9 @@ class _Session(object):
     self.written.append(path)
     self.current = None
     print(format_table(result), flush=True)
+    warning = one_class_warning(result, trained_run)
+    if warning:
+      logging.warning(warning)
     logging.info('wrote %s', path)
     return result
 

@@ -176,9 +176,10 @@ def read_info(name, dataset_dir):
 
 
 def labels_to_names(info, dataset_dir):
-  """{label: name} from labels.txt; TF-Slim ImageNet folders without one are numbered."""
+  """{label: name} from labels.txt; TF-Slim ImageNet folders without one get
+  TF-Slim's names (datasets/imagenet_classes.txt)."""
   if os.path.isfile(os.path.join(dataset_dir, dataset_info.LABELS_FILE)):
     return dataset_info.read_labels(dataset_dir)
   if info and info.get('name') == imagenet.NAME:
-    return imagenet.numbered_names(info['num_classes'])
+    return imagenet.readable_names(info['num_classes'])
   return {}

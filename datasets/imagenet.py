@@ -283,6 +283,16 @@ def build_plan(source, seed=0, validation_size=None, verify_official=True):
                    extra_info={'wnids': [None] + wnids})
 
 
-def numbered_names(num_classes=NUM_CLASSES):
-  """{label: name} when nothing better is known: the background, then the numbers."""
-  return {i: BACKGROUND if i == 0 else str(i) for i in range(num_classes)}
+# The 1000 classes' WordNet ids and names, shipped: TF-Slim downloaded them at run time.
+CLASSES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            'imagenet_classes.txt')
+
+
+def readable_names(num_classes=NUM_CLASSES):
+  """{label: name} of TF-Slim's labels (0 the background, 1..1000 the sorted wnids),
+  as its create_readable_names_for_imagenet_labels(); a label past them is numbered."""
+  with open(CLASSES_FILE, encoding='utf-8') as f:
+    names = [line.rstrip('\n').split('\t', 1)[1] for line in f
+             if not line.startswith('#')]
+  table = dict(enumerate([BACKGROUND] + names))
+  return {i: table.get(i, str(i)) for i in range(num_classes)}

@@ -15,10 +15,10 @@ The first two return {'logits': float32 [N, num_classes] (the net's, to compare 
 TF-Slim's numbers), 'probabilities': float32 [N, num_classes], 'classes': int64 [N]
 (argmax, an index into probabilities), 'class_names': string [N]}. Class i of the
 model is label i + --labels_offset of the dataset's labels.txt; without a dataset or
-a train run, --dataset_name=imagenet gives TF-Slim's 1001 classes, numbered, with
-0 the background. N is free unless --batch_size is set. With --tflite,
-<output_file>/model.tflite holds predict_images (dynamic-range int8 weights with
---quantize). The directory also gets labels.txt and
+a train run, --dataset_name=imagenet gives TF-Slim's 1001 classes, named as its
+imagenet metadata does, with 0 the background. N is free unless --batch_size is
+set. With --tflite, <output_file>/model.tflite holds predict_images (dynamic-range
+int8 weights with --quantize). The directory also gets labels.txt and
 export_config.json (what was exported, from which checkpoint).
 """
 
@@ -69,13 +69,13 @@ def _dataset_facts(config, run_config):
   """(dataset_info dict or None, {id: name}): --dataset_dir's, else the train run's.
 
   With neither, --dataset_name=imagenet (the default) means TF-Slim's 1001 classes,
-  numbered after the background.
+  named as TF-Slim named them (datasets/imagenet_classes.txt).
   """
   dataset_dir = config.get('dataset_dir') or (run_config or {}).get('dataset_dir')
   name = config.get('dataset_name')
   if not dataset_dir:
     if name == imagenet.NAME and not (run_config or {}).get('num_classes'):
-      return {'name': name, 'num_classes': imagenet.NUM_CLASSES}, imagenet.numbered_names()
+      return {'name': name, 'num_classes': imagenet.NUM_CLASSES}, imagenet.readable_names()
     return None, {}
   info = dataset_factory.read_info(name if config.get('dataset_dir') else None, dataset_dir)
   if info is None:
@@ -196,6 +196,10 @@ def _replace_dir(tmp, output):
 def run(config):
   """Exports from the flags' values; returns {'saved_model', 'tflite', ...} paths."""
   check_config(config)
+  if config['output_file'].endswith(('.pb', '.pbtxt')):
+    logging.warning('--output_file=%s: a SavedModel is a directory, so that is the '
+                    'name of a directory (saved_model.pb and the weights inside); no '
+                    'frozen GraphDef file is written', config['output_file'])
   checkpoint_path = config.get('checkpoint_path')
   prefix = run_config = None
   if checkpoint_path:

@@ -182,7 +182,8 @@ def test_reads_tf_slim_build_imagenet_data_records(tmp_path):
   write_slim_shards(folder, 'validation', [slim_example(jpeg(50), 1000, 'n0')], 1)
   split = dataset_factory.get_split('imagenet', 'train', folder)
   assert (split.name, split.num_classes, split.num_samples) == ('imagenet', 1001, 7)
-  assert split.labels_to_names[0] == 'background' and split.labels_to_names[1000] == '1000'
+  assert split.labels_to_names[0] == 'background'  # then TF-Slim's names
+  assert split.labels_to_names[1000] == 'toilet tissue, toilet paper, bathroom tissue'
   got = sorted(int(label) for image, label in split.read())
   assert got == sorted(l for _, l in train)
   image, _ = next(iter(split.read()))

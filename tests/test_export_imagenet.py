@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from datasets import imagenet
 from nets import nets_factory
 from slimkit import checkpoints
 from slimkit import export
@@ -51,7 +52,10 @@ def exported(tmp_path_factory):
 def test_both_signatures_return_the_nets_logits(exported):
   loaded = tf.saved_model.load(exported['output'])
   names = [n.decode() for n in loaded.signatures['labels']()['class_names'].numpy()]
-  assert len(names) == 1001 and names[:3] == ['background', '1', '2'] and names[-1] == '1000'
+  # TF-Slim's names: the background, then the sorted wnids' WordNet lemmas.
+  assert len(names) == 1001 and names[:3] == [
+      'background', 'tench, Tinca tinca', 'goldfish, Carassius auratus']
+  assert names[-1] == 'toilet tissue, toilet paper, bathroom tissue'
   pixels = np.random.default_rng(1).uniform(-1, 1, (3, SIZE, SIZE, 3)).astype(np.float32)
   model = _model()
   checkpoints.restore_model(model, exported['train_dir'])
@@ -68,11 +72,11 @@ def test_both_signatures_return_the_nets_logits(exported):
   np.testing.assert_allclose(tf.nn.softmax(served['logits']).numpy(),
                              served['probabilities'].numpy(), atol=1e-6)
   with open(os.path.join(exported['output'], 'labels.txt')) as f:
-    assert f.read().splitlines()[:2] == ['0:background', '1:1']
+    assert f.read().splitlines()[:2] == ['0:background', '1:tench, Tinca tinca']
 
 
 @pytest.mark.slow
-def test_classify_image_names_the_numbered_classes(exported, tmp_path):
+def test_classify_image_names_the_imagenet_classes(exported, tmp_path):
   image = str(tmp_path / 'grey.jpg')
   with open(image, 'wb') as f:
     f.write(tf.io.encode_jpeg(tf.fill([30, 40, 3], tf.constant(128, tf.uint8))).numpy())
@@ -87,7 +91,7 @@ def test_classify_image_names_the_numbered_classes(exported, tmp_path):
         images=tf.constant([f.read()]))['probabilities'].numpy()[0]
   top = int(np.argmax(probabilities))
   probability, name = lines[1].split(None, 1)
-  assert name == ('background' if top == 0 else str(top))
+  assert name == imagenet.readable_names()[top]
   assert float(probability) == pytest.approx(probabilities[top], abs=1e-4)
 
 
@@ -97,6 +101,21 @@ def test_labels_offset_and_other_datasets_without_a_dataset_dir():
   setup = export.resolve(config, None)
   # --labels_offset=1: the 1000-class checkpoints (ResNet V1, VGG); class i is label i + 1.
   assert setup['num_classes'] == 1000
-  assert setup['class_names'][0] == '1' and setup['class_names'][-1] == '1000'
+  assert setup['class_names'][0] == 'tench, Tinca tinca'
+  assert setup['class_names'][-1] == 'toilet tissue, toilet paper, bathroom tissue'
   with pytest.raises(ValueError, match='--dataset_dir: needed to know the number of classes'):
     export.resolve(dict(config, dataset_name='flowers'), None)
+
+
+def test_the_shipped_names_follow_tf_slims_label_order():
+  with open(imagenet.CLASSES_FILE, encoding='utf-8') as f:
+    rows = [line.rstrip('\n').split('\t') for line in f if not line.startswith('#')]
+  wnids = [row[0] for row in rows]
+  assert len(wnids) == 1000 and wnids == sorted(set(wnids))
+  assert all(imagenet.WNID.match(w) and len(row) == 2 and row[1] for w, row in
+             zip(wnids, rows))
+  names = imagenet.readable_names()
+  assert len(names) == 1001 and names[0] == 'background'
+  assert [names[1 + wnids.index(w)] for w in ('n01440764', 'n15075141')] == [
+      'tench, Tinca tinca', 'toilet tissue, toilet paper, bathroom tissue']
+  assert imagenet.readable_names(1003)[1002] == '1002'  # past TF-Slim's: numbered

@@ -120,7 +120,9 @@ def resolve_net(config, run_config, model_name, image_size_flag=None):
                    spec.default_image_size)
   options = {k: values[k] for k in PREPROCESS_OPTIONS}
   net_options = {'activation': values['activation']} if values['activation'] else {}
-  return NetSetup(model_name, image_size, values['preprocessing_name'] or model_name,
+  preprocessing_name = preprocessing_factory.preset_name(
+      values['preprocessing_name'] or model_name)
+  return NetSetup(model_name, image_size, preprocessing_name,
                   options, net_options)
 
 

@@ -29,6 +29,8 @@ import tensorflow as tf
 from common import errors
 from common import locks
 from datasets import dataset_factory
+from datasets import dataset_info
+from datasets import imagenet_records
 from deployment import cpu
 from deployment import model_deploy
 from nets import nets_factory
@@ -54,6 +56,7 @@ def check_config(config):
   if os.path.exists(config['dataset_dir']):  # a missing one: get_split says what to run
     errors.check_input_dir('dataset_dir', config['dataset_dir'], 'dataset directory')
   errors.check_output_dir('train_dir', config.get('train_dir'))
+  check_not_a_dataset(config['train_dir'])
   model_deploy.check_master(config.get('master'))
   if config['quantize_delay'] >= 0:
     raise bad('--quantize_delay=%d: quantization-aware training is not supported on '
@@ -67,6 +70,24 @@ def check_config(config):
   if not 0.0 <= smoothing < 1.0:
     raise bad('--label_smoothing must be in [0, 1), got %g' % smoothing)
   distill.check_config(config)
+
+
+def check_not_a_dataset(train_dir):
+  """A train dir of its own: checkpoints and events must not mix with a dataset's
+  shards (and a converter run again there would refuse or replace them)."""
+  try:
+    names = sorted(os.listdir(train_dir))
+  except OSError:  # not there yet: training makes it
+    return
+  found = [n for n in names if n == dataset_info.INFO_FILE or n.endswith('.tfrecord')
+           or imagenet_records.SHARD.match(n)]
+  if found:
+    path = os.path.abspath(train_dir)
+    raise errors.UserError(
+        '--train_dir=%s holds a converted dataset (%s%s); pass a directory of its '
+        'own, e.g. --train_dir=%s' % (
+            train_dir, found[0], ' and %d more' % (len(found) - 1) if found[1:] else '',
+            os.path.join(os.path.dirname(path), 'train', os.path.basename(path))))
 
 
 # The training input: the split, what the net is built for, and
@@ -87,7 +108,9 @@ def training_input(config):
                               config['dataset_name']))
   image_size = (config.get('train_image_size') or
                 nets_factory.default_image_size(config['model_name']))
-  preprocessing_name = config.get('preprocessing_name') or config['model_name']
+  # The preset it resolves to ('custom_cnn' -> 'cifar'), as run_config.json records.
+  preprocessing_name = preprocessing_factory.preset_name(
+      config.get('preprocessing_name') or config['model_name'])
   preprocess_fn = preprocessing_factory.get_preprocessing(
       preprocessing_name, is_training=True,
       use_grayscale=config.get('use_grayscale'),

@@ -299,7 +299,7 @@ def test_unset_flags_take_the_train_run_settings(tiny_cifar_dir):
   assert (setup.image_size, setup.channels) == (40, 3)
   setup = evaluate.resolve(config, None)
   assert (setup.image_size, setup.channels, setup.net_options) == (32, 3, {})
-  assert setup.preprocessing_name == 'custom_cnn'
+  assert setup.preprocessing_name == 'cifar'  # custom_cnn's, as the preset it names
 
 
 def test_metrics_count_ties_in_top_k_and_every_label():

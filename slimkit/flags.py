@@ -282,8 +282,7 @@ def define_train_flags():
 
 def define_eval_flags():
   """Every flag of TF-Slim's eval_image_classifier.py, plus the (new) ones."""
-  define_dataset_flags('test', 100)
-  define_model_flags()
+  _group('General')
   _define('integer', 'max_num_batches', None,
           'Max number of batches to evaluate; by default use all.',
           lower_bound=1)
@@ -306,6 +305,8 @@ def define_eval_flags():
           '(new) With --eval_interval_secs: stop after this many seconds without a '
           'new checkpoint.',
           lower_bound=1)
+  define_dataset_flags('test', 100)
+  define_model_flags()
 
 
 def define_export_flags():

@@ -74,7 +74,11 @@ def _dataset_facts(config, run_config):
   dataset_dir = config.get('dataset_dir') or (run_config or {}).get('dataset_dir')
   name = config.get('dataset_name')
   if not dataset_dir:
-    if name == imagenet.NAME and not (run_config or {}).get('num_classes'):
+    # A TF-Slim checkpoint's classifier says its class count: ImageNet's names fit
+    # when it has TF-Slim's classes after --labels_offset.
+    trained = (run_config or {}).get('num_classes')
+    offset = config.get('labels_offset') or 0
+    if name == imagenet.NAME and trained in (None, imagenet.NUM_CLASSES - offset):
       return {'name': name, 'num_classes': imagenet.NUM_CLASSES}, imagenet.readable_names()
     return None, {}
   info = dataset_factory.read_info(name if config.get('dataset_dir') else None, dataset_dir)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import slim_reference
 from datasets import imagenet
 from nets import nets_factory
 from slimkit import checkpoints
@@ -119,3 +120,17 @@ def test_the_shipped_names_follow_tf_slims_label_order():
   assert [names[1 + wnids.index(w)] for w in ('n01440764', 'n15075141')] == [
       'tench, Tinca tinca', 'toilet tissue, toilet paper, bathroom tissue']
   assert imagenet.readable_names(1003)[1002] == '1002'  # past TF-Slim's: numbered
+
+
+def test_a_tf_slim_checkpoint_alone_exports_imagenets_names(tmp_path):
+  """Its classifier gives the class count; with TF-Slim's 1001, the names are
+  ImageNet's, so classify_image.py prints names, not label numbers."""
+  prefix = str(tmp_path / 'slim' / 'model.ckpt')
+  slim_reference.save_random_checkpoint('lenet', prefix, SIZE, 1001, channels=1)
+  output = str(tmp_path / 'export')
+  export.run({'model_name': 'lenet', 'checkpoint_path': prefix, 'output_file': output,
+              'dataset_name': 'imagenet', 'labels_offset': 0})
+  loaded = tf.saved_model.load(output)
+  names = [n.decode() for n in loaded.signatures['labels']()['class_names'].numpy()]
+  assert names == [imagenet.readable_names()[i] for i in range(1001)]
+  assert names[669] == 'mosque'  # keras' 0-based ImageNet index 668

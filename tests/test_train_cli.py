@@ -99,9 +99,9 @@ def test_missing_dataset_dir_is_slims_one_line_error(tmp_path):
 
 def test_unknown_model_is_one_line_naming_the_choices(tmp_path, tiny_mnist_dir):
   result = run('--train_dir=%s' % tmp_path, '--dataset_name=mnist',
-               '--dataset_dir=%s' % tiny_mnist_dir, '--model_name=alexnet_v2',
+               '--dataset_dir=%s' % tiny_mnist_dir, '--model_name=squeezenet',
                '--quantize_delay=-1')
   assert result.returncode == 1
   lines = error_lines(result.stderr)
-  assert len(lines) == 1 and "unknown network 'alexnet_v2'" in lines[0]
+  assert len(lines) == 1 and "unknown network 'squeezenet'" in lines[0]
   assert 'lenet' in lines[0] and 'Traceback' not in result.stderr

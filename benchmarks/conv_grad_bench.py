@@ -85,7 +85,11 @@ def net_geometries(net, batch, image_size, dtype):
 
   @tf.function
   def trace(images):
-    return model(images, training=True)['Logits']
+    # Under a tape, as in a training step: only convs whose gradients a tape
+    # needs ask for a decision.
+    with tf.GradientTape() as tape:
+      tape.watch([v.value for v in model.trainable_variables])
+      return model(images, training=True)['Logits']
 
   with conv_grad_auto.forced(record):
     trace.get_concrete_function(tf.TensorSpec([batch, image_size, image_size, 3]))

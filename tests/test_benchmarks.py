@@ -283,7 +283,7 @@ def test_train_bench_runs_the_cli_and_fit_on_the_same_data(tmp_path, tiny_cifar_
     config = json.load(open(tmp_path / 'train' / ('custom_cnn-ours_%s-0' % mode) /
                             'run_config.json'))
     assert config['conv_gradients'] == mode and config['batch_size'] == 4
-  assert os.listdir(tmp_path / 'conv_grad')  # auto measured and cached
+  assert os.listdir(tmp_path / 'cache' / 'tuning')  # auto measured and cached
 
 
 @pytest.mark.parametrize('net', ['resnet_v1_50_cifar', 'inception_v3@107'])

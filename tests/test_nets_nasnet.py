@@ -479,13 +479,6 @@ def test_two_training_steps_of_a_small_nasnet_cifar(tmp_path, monkeypatch):
   _check_training(state, changed, metrics)
 
 
-@pytest.mark.slow
-def test_two_training_steps_of_nasnet_cifar(tmp_path):
-  state, changed, metrics = _train_two_steps(tmp_path)
-  assert 'cell_17.1x1' in {l.name for l in state.model.layers}
-  _check_training(state, changed, metrics)
-
-
 def _export_keeps_the_top_1(tmp_path):
   """nasnet_mobile on 32x32 images through export_inference_graph's code: the
   SavedModel and the TFLite model predict the Keras model's classes."""
@@ -526,15 +519,11 @@ def _export_keeps_the_top_1(tmp_path):
 
 
 def test_export_of_a_small_nasnet_mobile_keeps_the_top_1(tmp_path, monkeypatch):
-  # Two cells (both after a reduction, the aux head on cell 0): the export's
-  # tracing and TFLite conversion of the full net take minutes here; the slow
-  # test below runs it.
+  # Two cells (both after a reduction, the aux head on cell 0): the same
+  # builder, stem, cells and heads as the full net, whose export's tracing and
+  # TFLite conversion take minutes here.
   spec = nets_factory.get_spec('nasnet_mobile')
   monkeypatch.setitem(nets_factory.networks_map, 'nasnet_mobile',
                       spec._replace(kwargs=dict(num_cells=2)))
   _export_keeps_the_top_1(tmp_path)
 
-
-@pytest.mark.slow
-def test_export_of_nasnet_mobile_keeps_the_top_1(tmp_path):
-  _export_keeps_the_top_1(tmp_path)

@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from common import errors
+from common import tuning
 from datasets import archive
 from datasets import download
 from nets import scopes
@@ -138,8 +139,7 @@ _ARCHIVE_ENDINGS = ('.tar.gz', '.tgz', '.tar')
 
 
 def cache_dir():
-  return os.environ.get('SLIMKIT_CACHE') or os.path.join(
-      os.path.expanduser('~'), '.cache', 'slimkit')
+  return tuning.root()  # one cache root for downloads and measurements
 
 
 def is_short_name(path):
@@ -224,7 +224,7 @@ def extract(path, flag='--checkpoint_path'):
   path = os.path.abspath(str(path))
   stat = os.stat(path)
   key = hashlib.sha1(('%s|%d|%d' % (path, stat.st_size, stat.st_mtime_ns)).encode())
-  stem = re.sub(r'(\.tar\.gz|\.tgz|\.tar)$', '', os.path.basename(path))
+  stem = _archive_stem(path)
   target = os.path.join(cache_dir(), 'extracted', '%s-%s' % (stem, key.hexdigest()[:12]))
   if os.path.isdir(target):
     return target

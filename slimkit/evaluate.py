@@ -17,6 +17,8 @@ too), or the first --max_num_batches batches:
   Recall_5   label among the 5 largest logits, ties counting as hits
              (tf.math.in_top_k, Slim's streaming_recall_at_k)
   Loss       mean softmax cross-entropy of the logits, without weight decay
+With --eval_tta the logits are a weighted mean of the logits of several views of
+each preprocessed image (tta_views), computed inside the compiled step.
 
 The net is rebuilt from the flags as Slim did (--model_name; num_classes from the
 dataset minus --labels_offset). How the net was trained comes from the
@@ -90,6 +92,10 @@ def check_config(config):
       not os.path.isdir(path):
     raise ValueError('--eval_interval_secs: --checkpoint_path=%s must be the train '
                      'dir to poll, not one checkpoint' % path)
+  tta = config.get('eval_tta') or 'none'
+  if tta not in TTA_VIEWS:
+    raise errors.UserError('--eval_tta=%s: expected one of %s'
+                           % (tta, ', '.join(TTA_VIEWS)))
   errors.check_output_dir('eval_dir', resolve_eval_dir(config)[0])
 
 
@@ -161,6 +167,69 @@ def resolve(config, run_config):
 
 
 # ==============================================================================
+# Test-time augmentation: views of the preprocessed batch, their logits averaged
+# (logits, not probabilities, as airbench does).
+# ==============================================================================
+
+TTA_VIEWS = {'none': 1, 'flip': 2, 'flip_translate': 6}  # forward passes per image
+TTA_SHIFT = 1  # pixels of flip_translate's shifts, as airbench's at 32x32
+
+
+def _mirrored(images, weight):
+  """The batch and its left-right mirror (NHWC: axis 2), weight / 2 each."""
+  return [(weight / 2, images), (weight / 2, tf.reverse(images, axis=[2]))]
+
+
+def _shifted(images, shift):
+  """The batch shifted by `shift` pixels down-right, then up-left; the pixels
+  that come in are the border reflected (no flat edge the net never saw)."""
+  height, width = images.shape[1], images.shape[2]
+  padded = tf.pad(images, [[0, 0], [shift, shift], [shift, shift], [0, 0]], 'REFLECT')
+  return [padded[:, :height, :width, :], padded[:, 2 * shift:, 2 * shift:, :]]
+
+
+def check_tta(mode, height, width):
+  """Raises UserError when the eval images are too small for --eval_tta=mode."""
+  if mode == 'flip_translate' and min(height, width) <= TTA_SHIFT:
+    raise errors.UserError(
+        '--eval_tta=flip_translate shifts the images by %d pixel with reflected '
+        'borders, which needs at least %dx%d pixels; the eval images are %dx%d '
+        '(--eval_image_size): use --eval_tta=flip'
+        % (TTA_SHIFT, TTA_SHIFT + 1, TTA_SHIFT + 1, height, width))
+
+
+def tta_views(images, mode):
+  """[(weight, images)] of --eval_tta=mode for a float [B, H, W, C] batch with a
+  static H and W; the weights sum to 1.
+
+  none            the batch
+  flip            the batch and its mirror, 1/2 each
+  flip_translate  the batch and its mirror, 1/4 each; the batch shifted by
+                  TTA_SHIFT pixels down-right and up-left, and their mirrors,
+                  1/8 each
+  """
+  if mode == 'none':
+    return [(1.0, images)]
+  if mode == 'flip':
+    return _mirrored(images, 1.0)
+  if mode == 'flip_translate':
+    check_tta(mode, images.shape[1], images.shape[2])
+    views = _mirrored(images, 0.5)
+    for shifted in _shifted(images, TTA_SHIFT):
+      views += _mirrored(shifted, 0.25)
+    return views
+  raise errors.UserError('--eval_tta=%s: expected one of %s'
+                         % (mode, ', '.join(TTA_VIEWS)))
+
+
+def tta_logits(logits_fn, images, mode):
+  """The weighted mean of logits_fn (float32 logits) over the views of images."""
+  if mode == 'none':
+    return logits_fn(images)  # exactly the evaluation without TTA
+  return tf.add_n([weight * logits_fn(view) for weight, view in tta_views(images, mode)])
+
+
+# ==============================================================================
 # Metrics, accumulated batch by batch in numpy.
 # ==============================================================================
 
@@ -222,6 +291,8 @@ class Evaluator(object):
     self.config = config
     self.setup = setup
     self.use_ema = bool(config.get('moving_average_decay'))
+    self.tta = config.get('eval_tta') or 'none'
+    check_tta(self.tta, setup.image_size, setup.image_size)
     with model_deploy.precision_policy(config.get('mixed_precision')):
       self.model = nets_factory.build_model(
           setup.model_name, setup.num_classes,
@@ -244,6 +315,9 @@ class Evaluator(object):
       self.dataset = self.dataset.take(self.num_batches)
 
   def _logits(self, images):
+    return tta_logits(self._net_logits, images, self.tta)
+
+  def _net_logits(self, images):
     return tf.cast(self.model(images, training=False)['Logits'], tf.float32)
 
   def evaluate(self, prefix):
@@ -283,7 +357,7 @@ class Evaluator(object):
         'image_size': setup.image_size, 'channels': setup.channels,
         'preprocessing_name': setup.preprocessing_name,
         'labels_offset': config.get('labels_offset') or 0,
-        'moving_average': self.use_ema,
+        'moving_average': self.use_ema, 'eval_tta': self.tta,
         'metrics': {'accuracy': values['accuracy'], 'recall_5': values['recall_5'],
                     'loss': values['loss']},
         'class_names': setup.class_names,
@@ -383,11 +457,14 @@ def one_class_warning(result, trained_run):
 def format_table(result):
   """The overall metrics and per-class accuracy as a plain-text table."""
   m = result['metrics']
+  tta = result.get('eval_tta', 'none')
   lines = [
-      '%s step %d on %s/%s: %d images in %.1f s (%.0f images/s)' % (
+      '%s step %d on %s/%s: %d images in %.1f s (%.0f images/s)%s' % (
           result['checkpoint_path'], result['step'], result['dataset_name'],
           result['dataset_split_name'], result['num_samples'], result['seconds'],
-          result['images_per_sec']),
+          result['images_per_sec'],
+          '' if tta == 'none' else ', --eval_tta=%s (%d views per image)' % (
+              tta, TTA_VIEWS[tta])),
       '  eval/Accuracy  %.4f' % m['accuracy'],
       '  eval/Recall_5  %.4f' % m['recall_5'],
       '  eval/Loss      %.4f' % m['loss'],

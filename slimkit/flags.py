@@ -59,6 +59,7 @@ ACTIVATIONS = ['relu', 'elu', 'tanh', 'sigmoid', 'swish', 'leaky_relu']
 GRAYSCALE_FORMULAS = ['rec601', 'rec709', 'mean']
 IMAGE_FILTERS = ['median', 'mean', 'trimmed_mean', 'trimmed_mean_quarter',
                  'closest_to_mean', 'adaptive_mean']
+EVAL_TTA = ['none', 'flip', 'flip_translate']  # slimkit.evaluate.TTA_VIEWS
 
 
 def _define_labels_offset():
@@ -305,6 +306,12 @@ def define_eval_flags():
           '(new) With --eval_interval_secs: stop after this many seconds without a '
           'new checkpoint.',
           lower_bound=1)
+  _define('enum', 'eval_tta', 'none',
+          '(new) Test-time augmentation: average the logits of views of each '
+          'preprocessed image. flip: the image and its left-right mirror (2 '
+          'forward passes); flip_translate: those two at weight 1/4 each, and the '
+          'image shifted by 1 pixel down-right and up-left (borders reflected) '
+          'and their mirrors at 1/8 each (6 passes).', EVAL_TTA)
   define_dataset_flags('test', 100)
   define_model_flags()
 

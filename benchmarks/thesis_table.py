@@ -23,7 +23,10 @@ data: every table says so.
   python3 benchmarks/thesis_table.py --models=mobilenet_v1 --recipes=thesis
 
 Writes thesis_table.md and thesis_table.csv to --output_dir (default
-<work_dir>/results) and prints the markdown.
+<work_dir>/results) and prints the markdown, and thesis_table.png (benchmarks/plots.py;
+needs matplotlib): each run's final top-1 against its training minutes and its
+epochs, one marker per run. Only the final checkpoint is evaluated: the runs save by
+time (every 10 minutes, the last 5 kept), not at points a curve could compare.
 """
 
 import inspect
@@ -37,6 +40,7 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 
 from benchmarks import cli_runs
 from benchmarks import harness
+from benchmarks import plots
 from slimkit import cli
 from slimkit import presets
 
@@ -143,6 +147,8 @@ def one_row(model, recipe, dataset_dir, work_dir):
       os.path.join(work_dir, 'logs', 'eval_%s.log' % tag))
   steps = stats['end_step'] - stats['start_step']
   per_step = stats['steady_sec_per_step']
+  num_samples = cli_runs.read_json(os.path.join(train_dir, 'run_config.json'))[
+      'dataset_num_samples']
   thesis_top1, thesis_time = THESIS.get(model, (None, None))
   return {
       'model': name, 'net_file': net_file(name), 'recipe': recipe,
@@ -159,6 +165,10 @@ def one_row(model, recipe, dataset_dir, work_dir):
       'thesis_time': thesis_time if recipe == 'thesis' else None,
       'device': device_label(stats),
       'eval_images': result['num_samples'],
+      # For the plot: the final point of the run.
+      'minutes': stats['seconds'] / 60,
+      'num_epochs': stats['end_step'] * stats['global_batch_size'] / num_samples,
+      'accuracy': result['metrics']['accuracy'],
   }
 
 
@@ -186,8 +196,12 @@ def main(argv):
                  '(or the net\'s own if lower), so its moving averages cover the '
                  'same share of the run as Slim\'s 0.9997 does of 60000 steps.'
                  % (FLAGS.steps, reduced_batch_norm_decay(FLAGS.steps)))
-  cli_runs.write_table(rows, COLUMNS, output_dir, 'thesis_table',
-                       'CIFAR-10: the thesis recipe and cifar_fast', notes)
+  title = 'CIFAR-10: the thesis recipe and cifar_fast'
+  cli_runs.write_table(rows, COLUMNS, output_dir, 'thesis_table', title, notes)
+  plots.write_curves(output_dir, 'thesis_table', [
+      ('%s (%s)' % (r['model'], r['recipe']),
+       [(r['minutes'], r['num_epochs'], 100 * r['accuracy'])]) for r in rows],
+      title + ': final top-1 of each run')
 
 
 if __name__ == '__main__':

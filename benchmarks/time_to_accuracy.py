@@ -19,7 +19,9 @@ FLOP/s the steady training steps achieved.
   python3 benchmarks/time_to_accuracy.py --steps=8000          # a longer budget
   python3 benchmarks/time_to_accuracy.py --steps=20 --save_every=10 --max_num_batches=2
 
-Writes time_to_accuracy.md and .csv to --output_dir (default <work_dir>/results).
+Writes time_to_accuracy.md and .csv to --output_dir (default <work_dir>/results),
+and time_to_accuracy.png: top-1 against training minutes and against epochs, one
+point per checkpoint (benchmarks/plots.py; needs matplotlib).
 """
 
 import os
@@ -32,6 +34,7 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 
 from benchmarks import cli_runs
 from benchmarks import harness
+from benchmarks import plots
 from slimkit import cli
 from common import errors
 from slimkit import presets
@@ -62,9 +65,11 @@ def curve(stats, results, num_samples):
   for r in results:
     if r['step'] not in seconds:
       continue  # a checkpoint of an earlier run in the same dir
+    epochs = r['step'] * stats['global_batch_size'] / num_samples
     rows.append({
         'step': r['step'],
-        'epochs': '%.1f' % (r['step'] * stats['global_batch_size'] / num_samples),
+        'epochs': '%.1f' % epochs,
+        'num_epochs': epochs,  # unrounded, for the plot
         'minutes': '%.1f' % (seconds[r['step']] / 60),
         'seconds': seconds[r['step']],
         'accuracy': r['metrics']['accuracy'],
@@ -147,9 +152,12 @@ def main(argv):
                     cli_runs.duration(stats['seconds']), stats['end_step'],
                     harness.cpu_name() if 'GPU' not in stats['device']
                     else stats['device']))
-  cli_runs.write_table(rows, COLUMNS, output_dir, 'time_to_accuracy',
-                       'Time to accuracy: %s, --preset=%s'
-                       % (FLAGS.model_name, FLAGS.preset), notes)
+  title = 'Time to accuracy: %s, --preset=%s' % (FLAGS.model_name, FLAGS.preset)
+  cli_runs.write_table(rows, COLUMNS, output_dir, 'time_to_accuracy', title, notes)
+  plots.write_curves(output_dir, 'time_to_accuracy', [(
+      '%s (%d steps)' % (FLAGS.model_name, stats['end_step']),
+      [(r['seconds'] / 60, r['num_epochs'], 100 * r['accuracy']) for r in rows])],
+      title)
 
 
 if __name__ == '__main__':

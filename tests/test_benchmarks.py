@@ -20,6 +20,7 @@ import pytest
 
 from benchmarks import cli_runs
 from benchmarks import harness
+from benchmarks import plots
 
 # Every benchmark's smoke test starts whole training or evaluation processes.
 pytestmark = pytest.mark.slow
@@ -46,6 +47,15 @@ def bench(name, *args, env=None):
 def read_csv(path):
   with open(path, newline='') as f:
     return list(csv.DictReader(f))
+
+
+def png_size(path):
+  """(width, height) of a PNG that PIL reads whole; fails for anything else."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with Image.open(path) as image:
+    assert image.format == 'PNG'
+    image.load()
+    return image.size
 
 
 def benchmark_scripts():
@@ -107,6 +117,26 @@ def test_sample_tree_keeps_a_seeded_sample_of_the_files(tmp_path, cifar10_jpeg_s
   for name in written:  # the same bytes as in the archive
     with open(os.path.join(first, name), 'rb') as f:
       assert f.read() == members[name]
+
+
+def test_accuracy_curves_draw_one_line_per_run(tmp_path, monkeypatch, capsys):
+  runs = [('a', [(1.0, 0.5, 40.0), (2.0, 1.0, 60.0), (3.0, 1.5, 70.0)]),
+          ('b', [(1.5, 0.5, 50.0), (4.0, 2.0, 80.0)]),
+          ('final only', [(5.0, 3.0, 85.0)]),
+          ('not run', [])]
+  path = str(tmp_path / 'out' / 'curves.png')
+  assert plots.accuracy_curves(path, runs, title='synthetic') == [3, 3]
+  width, height = png_size(path)
+  assert width > 500 and height > 200
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with Image.open(path) as image:  # drawn lines: more than a blank frame's colours
+    assert len(image.convert('RGB').getcolors(maxcolors=1 << 20)) > 50
+  assert plots.accuracy_curves(path, runs[:1]) == [1, 1]
+  # Without matplotlib the tables stand and one line says what is missing.
+  monkeypatch.setitem(sys.modules, 'matplotlib', None)
+  assert plots.write_curves(str(tmp_path), 'none', runs) is None
+  assert 'matplotlib is not installed' in capsys.readouterr().out
+  assert not os.path.exists(tmp_path / 'none.png')
 
 
 # ---------------------------------------------------------------- speed benchmarks
@@ -198,6 +228,8 @@ def test_thesis_table_trains_and_evaluates_each_recipe(tmp_path, tiny_cifar_dir)
   assert {t: c['batch_norm_decay'] for t, c in configs.items()} == {
       'mobilenet_v1-thesis': 0.5, 'mobilenet_v1_cifar-cifar_fast': 0.9}
   assert {c['mixed_precision'] for c in configs.values()} == {'float32'}
+  width, height = png_size(tmp_path / 'results' / 'thesis_table.png')
+  assert width > 500 and height > 200
 
 
 def test_time_to_accuracy_evaluates_every_checkpoint(tmp_path, tiny_cifar_dir):
@@ -210,6 +242,9 @@ def test_time_to_accuracy_evaluates_every_checkpoint(tmp_path, tiny_cifar_dir):
   assert '>= 101 % top-1: not reached' in out
   assert 'GFLOP/s achieved' in out and 'multiply-adds per image' in out
   assert 'batch 8, float32' in out
+  width, height = png_size(tmp_path / 'results' / 'time_to_accuracy.png')
+  assert width > 500 and height > 200
+  assert 'time_to_accuracy.png' in out
 
 
 def test_device_table_times_a_dataset_on_the_cpu(tmp_path, tiny_mnist_dir):

@@ -9,6 +9,7 @@ size rules, the global_pool and fc_conv_padding options, and two training
 steps per family with the project's training objects.
 """
 
+import collections
 import functools
 import os
 
@@ -85,7 +86,14 @@ def test_variables_are_tf_slims(name):
   assert slim_checkpoint.identify_model(model, model.name) == name
 
 
-@pytest.mark.parametrize('name', _slow(NAMES, DEEP))
+# resnet_v2_152 and _200 repeat resnet_v2_101's units, only more of them: their
+# unit counts are checked against TF-Slim's block lists below, their logits in
+# benchmarks/slim_parity.py.
+REPEATS = ('resnet_v2_152', 'resnet_v2_200')
+PARITY = [n for n in NAMES if n not in REPEATS]
+
+
+@pytest.mark.parametrize('name', _slow(PARITY, DEEP))
 def test_end_points_have_tf_slims_shapes(name):
   """TF-Slim's end points (outside the ResNet units, fc8 being our 'Logits')."""
   ours = {k: tuple(v.shape[1:]) for k, v in _model(name).output.items()}
@@ -110,7 +118,7 @@ def assert_same_logits(ours, theirs):
       np.abs(ours - theirs).max(), scale)
 
 
-@pytest.mark.parametrize('name', _slow(NAMES, DEEP + BIG))
+@pytest.mark.parametrize('name', _slow(PARITY, DEEP + BIG))
 def test_logits_equal_tf_slims(tmp_path, name):
   prefix = str(tmp_path / 'model.ckpt')
   images, theirs = slim_reference.save_random_checkpoint(
@@ -271,6 +279,21 @@ def test_published_resnet_v2_rows_say_299_and_inception():
     assert (row.archive, row.num_classes, row.labels_offset, row.image_size,
             row.preprocessing, row.top1) == (
                 'vgg_%d_2016_08_28.tar.gz' % depth, 1000, 1, 224, 'vgg', top1)
+
+
+# TF-Slim's resnet_v2.py: units per block.
+SLIM_UNITS = {'resnet_v2_50': (3, 4, 6, 3), 'resnet_v2_101': (3, 4, 23, 3),
+              'resnet_v2_152': (3, 8, 36, 3), 'resnet_v2_200': (3, 24, 36, 3)}
+
+
+@pytest.mark.parametrize('name', sorted(SLIM_UNITS))
+def test_resnet_v2_units_per_block_are_tf_slims(name):
+  model = nets_factory.build_model(name, CLASSES[name], (64, 64, 3))
+  names = slim_checkpoint.slim_names(model, model.name).values()
+  units = collections.Counter(
+      n.split('/')[1] for n in names if n.endswith('/bottleneck_v2/conv1/weights'))
+  assert tuple(units['block%d' % b] for b in range(1, 5)) == SLIM_UNITS[name]
+  assert slim_checkpoint.identify_model(model, model.name) == name
 
 
 def _unit_names(scope, block2, block3):

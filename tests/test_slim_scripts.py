@@ -7,7 +7,8 @@ published, so the scripts' download step sees it and skips the download).
 What each checks: the script's flags reach training as TF-Slim's originals set them
 (run_config.json), the frozen body keeps the checkpoint's values, the second stage
 starts from the first stage's train dir, and each evaluation, given --eval_dir equal
-to the train dir, writes to <train dir>/eval.
+to the train dir, writes to <train dir>/eval. Inception V4's and
+Inception-ResNet-v2's scripts are checked to be Inception V3's with their net.
 
 Sizes shrunk from the originals, via the scripts' environment: the step counts;
 for the fine-tune scripts --batch_size 32 -> 2 and --train_image_size (unset, the
@@ -191,8 +192,42 @@ def _in_head(spec, path):
   return any(scopes.in_scope(path, scopes.to_keras(spec.scope, s)) for s in spec.head)
 
 
+# Inception V4's and Inception-ResNet-v2's scripts are Inception V3's with another
+# net (checked below); the nets' fine-tuning from TF-Slim checkpoints is tested in
+# test_nets_inception4.py. These three run end to end.
+RUN_END_TO_END = ('finetune_inception_v1_on_flowers.sh',
+                  'finetune_resnet_v1_50_on_flowers.sh',
+                  'finetune_inception_v3_on_flowers.sh')
+AS_V3 = ('finetune_inception_v4_on_flowers.sh',
+         'finetune_inception_resnet_v2_on_flowers.sh')
+
+
+def _with_net(command, old, new):
+  old_spec, new_spec = FINETUNES[old], FINETUNES[new]
+  swaps = [(old_spec.model_name, new_spec.model_name),
+           (old_spec.scope + '/', new_spec.scope + '/')]
+  out = []
+  for word in command:
+    for a, b in swaps:
+      word = word.replace(a, b)
+    out.append(word)
+  return out
+
+
+@pytest.mark.parametrize('script', AS_V3)
+def test_other_inception_scripts_are_v3s_with_their_net(script):
+  v3 = 'finetune_inception_v3_on_flowers.sh'
+  expected = [_with_net(c, v3, script) for c in script_commands(v3)]
+  # TF-Slim's own difference: Inception-ResNet-v2's first stage logs every 10 steps.
+  first = FINETUNES[script].log_every[0]
+  expected[1] = [w.replace('--log_every_n_steps=100', '--log_every_n_steps=%d' % first)
+                 for w in expected[1]]
+  assert script_commands(script) == expected
+  assert sorted(set(RUN_END_TO_END + AS_V3)) == sorted(FINETUNES)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('script', sorted(FINETUNES))
+@pytest.mark.parametrize('script', RUN_END_TO_END)
 def test_finetune_script(script, flowers_dir, tmp_path):
   spec = FINETUNES[script]
   pretrained_dir = tmp_path / 'checkpoints'

@@ -19,6 +19,8 @@ from absl import flags  # pylint: disable=g-bad-import-order
 
 from common import errors
 from datasets import convert
+from datasets import tfrecords
+from deployment import startup
 
 flags.DEFINE_string('dataset_name', None,
                     'Dataset to convert: %s (imagenet: from --source only, never '
@@ -64,4 +66,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  cli.run(main)
+  # TensorFlow starts with the first shard: bad flags and sources fail at once.
+  tfrecords.set_tensorflow_start(startup.start_tensorflow)
+  cli.run(main, tensorflow=False)

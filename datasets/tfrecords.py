@@ -28,9 +28,20 @@ CHUNK = {'array': 256, 'file': 128}  # images per task sent to a worker
 MAX_WARNINGS = 20  # skipped files named one by one per split; the rest are counted
 
 
+_START_TENSORFLOW = []  # set_tensorflow_start()'s function, if any
+
+
+def set_tensorflow_start(start):
+  """start() imports TensorFlow when the first shard is written (the converter
+  script passes deployment.startup.start_tensorflow, which hides its C++ notices)."""
+  _START_TENSORFLOW[:] = [start]
+
+
 def _tf():
   # TensorFlow takes seconds to import: loading it only when the first shard is written
   # keeps flag and source errors instant and the spawned workers free of it.
+  if _START_TENSORFLOW:
+    return _START_TENSORFLOW[0]()
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return tf
 

@@ -53,7 +53,15 @@ def stages(tmp_path_factory, tiny_cifar_dir, flowers_source):
   return {'src': src, 'head': head, 'full': full, 'flowers': flowers, 'base': base}
 
 
-def test_frozen_body_keeps_every_value_and_the_head_is_new(stages):
+# One test: its three stages run once (a module fixture is set up again on each
+# worker that takes one of its tests).
+def test_head_then_all_layers_then_evaluation(stages):
+  _frozen_body_keeps_every_value_and_the_head_is_new(stages)
+  _unfrozen_stage_starts_from_the_head_run_and_trains_the_body(stages)
+  _fine_tuned_net_evaluates_on_flowers_into_its_own_dir(stages)
+
+
+def _frozen_body_keeps_every_value_and_the_head_is_new(stages):
   src, head = weights(stages['src']), weights(stages['head'])
   assert set(src) == set(head)
   body = [p for p in src if not p.startswith('Logits')]
@@ -65,7 +73,7 @@ def test_frozen_body_keeps_every_value_and_the_head_is_new(stages):
   assert not np.allclose(head['Logits/kernel'], src['Logits/kernel'][:, :5])
 
 
-def test_unfrozen_stage_starts_from_the_head_run_and_trains_the_body(stages):
+def _unfrozen_stage_starts_from_the_head_run_and_trains_the_body(stages):
   head, full = weights(stages['head']), weights(stages['full'])
   changed = [p for p in head if p.endswith('kernel') and
              not np.allclose(head[p], full[p])]
@@ -76,8 +84,7 @@ def test_unfrozen_stage_starts_from_the_head_run_and_trains_the_body(stages):
   assert 0 < delta < np.abs(head['Logits/kernel']).max()
 
 
-@pytest.mark.slow
-def test_fine_tuned_net_evaluates_on_flowers_into_its_own_dir(stages):
+def _fine_tuned_net_evaluates_on_flowers_into_its_own_dir(stages):
   eval_dir = stages['base'] / 'eval'
   run('eval_image_classifier.py', '--checkpoint_path=%s' % stages['full'],
       '--eval_dir=%s' % eval_dir, '--dataset_name=flowers',

@@ -48,6 +48,7 @@ from deployment import model_deploy
 from nets import nets_factory
 from preprocessing import preprocessing_factory
 from slimkit import checkpoints
+from slimkit import flags as slim_flags
 from slimkit import hooks
 from slimkit import inputs
 from slimkit import run_config as run_config_lib
@@ -68,6 +69,11 @@ Setup = collections.namedtuple('Setup', [
 # ==============================================================================
 # Checks and settings.
 # ==============================================================================
+
+
+def with_defaults(config):
+  """config with the eval flags' defaults under the keys it lacks."""
+  return dict(slim_flags.eval_defaults(), **config)
 
 
 def check_config(config):
@@ -92,7 +98,7 @@ def check_config(config):
       not os.path.isdir(path):
     raise ValueError('--eval_interval_secs: --checkpoint_path=%s must be the train '
                      'dir to poll, not one checkpoint' % path)
-  tta = config.get('eval_tta') or 'none'
+  tta = config['eval_tta']
   if tta not in TTA_VIEWS:
     raise errors.UserError('--eval_tta=%s: expected one of %s'
                            % (tta, ', '.join(TTA_VIEWS)))
@@ -142,12 +148,13 @@ def _checkpoint_name(path):
 
 def resolve(config, run_config):
   """The Setup of an evaluation, from the flags and the train run's run_config."""
+  config = with_defaults(config)
   run_config_lib.check_model_name(config.get('model_name'), run_config)
   net = run_config_lib.resolve_net(config, run_config, config.get('model_name'),
                                    config.get('eval_image_size'))
   split = dataset_factory.get_split(config['dataset_name'],
                                     config['dataset_split_name'], config['dataset_dir'])
-  offset = config.get('labels_offset') or 0
+  offset = config['labels_offset']
   num_classes = split.num_classes - offset
   if num_classes < 2:
     raise ValueError('--labels_offset=%d leaves %d class(es) of the %d in %s'
@@ -288,10 +295,10 @@ class Evaluator(object):
   """The model, input and step of one Setup; evaluate(prefix) runs one pass."""
 
   def __init__(self, config, setup):
-    self.config = config
+    self.config = config = with_defaults(config)
     self.setup = setup
     self.use_ema = bool(config.get('moving_average_decay'))
-    self.tta = config.get('eval_tta') or 'none'
+    self.tta = config['eval_tta']
     check_tta(self.tta, setup.image_size, setup.image_size)
     with model_deploy.precision_policy(config.get('mixed_precision')):
       self.model = nets_factory.build_model(
@@ -303,12 +310,12 @@ class Evaluator(object):
     self.logits_fn = tf.function(self._logits, input_signature=[spec], jit_compile=jit)
     preprocess_fn = preprocessing_factory.get_preprocessing(
         setup.preprocessing_name, is_training=False, **setup.preprocess_options)
-    self.batch_size = config.get('batch_size') or 100
+    self.batch_size = config['batch_size']
     self.dataset = inputs.build_input(
         setup.split, preprocess_fn, self.batch_size, is_training=False,
         image_size=setup.image_size,
         num_parallel_calls=config.get('num_preprocessing_threads'),
-        labels_offset=config.get('labels_offset') or 0)
+        labels_offset=config['labels_offset'])
     self.num_batches = math.ceil(setup.split.num_samples / self.batch_size)
     if config.get('max_num_batches'):
       self.num_batches = min(self.num_batches, config['max_num_batches'])
@@ -356,7 +363,7 @@ class Evaluator(object):
         'num_batches': self.num_batches, 'batch_size': self.batch_size,
         'image_size': setup.image_size, 'channels': setup.channels,
         'preprocessing_name': setup.preprocessing_name,
-        'labels_offset': config.get('labels_offset') or 0,
+        'labels_offset': config['labels_offset'],
         'moving_average': self.use_ema, 'eval_tta': self.tta,
         'metrics': {'accuracy': values['accuracy'], 'recall_5': values['recall_5'],
                     'loss': values['loss']},
@@ -534,6 +541,7 @@ def run(config):
 
   Raises ValueError / FileNotFoundError with a one-line message for bad input.
   """
+  config = with_defaults(config)
   check_config(config)
   eval_dir, why = resolve_eval_dir(config)
   if why:

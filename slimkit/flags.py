@@ -363,6 +363,11 @@ def defaults(flag_values):
   return {name: flag_values[name].default for name in _DEFINED if name in flag_values}
 
 
+def eval_defaults():
+  """The eval flags' defaults: what evaluate.run assumes for a key it is not given."""
+  return defaults(define_into(flags.FlagValues(), define_eval_flags))
+
+
 def explicitly_set(flag_values):
   """Names of the flags given on the command line (they win over presets)."""
   return {name for name in _DEFINED if name in flag_values and flag_values[name].present}

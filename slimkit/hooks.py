@@ -161,11 +161,12 @@ class Summaries(Hook):
   """TensorBoard scalars of the last step of a call, on --save_summaries_*; weight
   histograms with --summarize_histograms."""
 
-  def __init__(self, writer, config, distilling=False):
+  def __init__(self, writer, every_steps=None, every_secs=None, histograms=False,
+               distilling=False):
     self.writer = writer
-    self.every_steps = config.get('save_summaries_steps')
-    self.every_secs = config.get('save_summaries_secs')
-    self.histograms = config.get('summarize_histograms')
+    self.every_steps = every_steps
+    self.every_secs = every_secs
+    self.histograms = histograms
     self.distilling = distilling
     self.mark = None  # (step, time) of the last summary
 
@@ -210,9 +211,9 @@ class Saver(Hook):
   """Checkpoints on --save_interval_steps/secs, and at the end of a run that
   trained or was stopped by a signal; `path` is the last one's prefix."""
 
-  def __init__(self, config):
-    self.every_steps = config.get('save_interval_steps')
-    self.every_secs = config.get('save_interval_secs')
+  def __init__(self, every_steps=None, every_secs=None):
+    self.every_steps = every_steps
+    self.every_secs = every_secs
     self.mark = None  # (step, time) of the last save
     self.path = None
 
@@ -257,6 +258,6 @@ class StatsFile(Hook):
         'checkpoints': state.saved,
         'device': self.device,
         'onednn': cpu.onednn_enabled(),
-        'jit_compile': loop.runner.jit,  # 'auto' if the run ended while measuring
+        'jit_compile': stats['jit_compile'],
         'mixed_precision': keras.mixed_precision.global_policy().name})
     files.write_json_atomic(self.path, stats)

@@ -18,7 +18,7 @@ updated); tests/test_train_loop.py runs this:
     state = run_state.RunState(config, tf.distribute.get_strategy(),
                                num_classes=10, input_shape=(32, 32, 3),
                                num_samples=1024)
-    steps = loop.Loop(step.Runner(state, config), max_steps=10)
+    steps = loop.Loop(step.Runner(state), max_steps=10)
     steps.run(dataset)                 # -> the step reached
     steps.max_steps += 50; steps.run(dataset)
     steps.stats['steady_steps'], steps.stats['steady_secs']
@@ -144,6 +144,7 @@ class Loop(object):
         raise self._non_finite(call)
       for hook in self.hooks:
         hook.after_call(self, call)
+    self.stats['jit_compile'] = self.runner.jit  # 'auto' if still measuring
     for hook in self.hooks:
       hook.end(self, call)
     return step

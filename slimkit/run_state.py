@@ -134,6 +134,8 @@ class RunState(object):
     self.num_classes = num_classes
     self.input_shape = tuple(input_shape)
     self.global_batch = config['batch_size']
+    self.model_name = config['model_name']
+    self.conv_gradients = config.get('conv_gradients')
     self.teacher = teacher
     self.train_dir = config['train_dir']
     self.started = time.time() if started is None else started

@@ -117,31 +117,31 @@ class Runner(object):
   workers must make identical calls), go without.
   """
 
-  def __init__(self, state, config, coordinator=None, num_workers=1):
+  def __init__(self, state, label_smoothing=0.0, distillation=None, jit_compile=False,
+               coordinator=None, num_workers=1):
+    """distillation: (temperature, weight) when state has a teacher; jit_compile:
+    True, False or 'auto' (--jit_compile)."""
     self.state = state
     self.strategy = state.strategy
     self.coordinator = coordinator
     self.num_workers = num_workers
     self.traced = False  # whether the last call traced a step function
-    smoothing = config.get('label_smoothing') or 0.0
-    distillation = None
-    if state.teacher is not None:
-      distillation = (config['distillation_temperature'],
-                      config['distillation_weight'])
+    if (distillation is None) != (state.teacher is None):
+      raise ValueError('distillation (temperature, weight) goes with a teacher')
 
     def step_fn(images, labels):
-      return train_step(state, images, labels, smoothing, distillation)
+      return train_step(state, images, labels, label_smoothing, distillation)
     self.step_fns = {False: step_fn, True: tf.function(step_fn, jit_compile=True)}
     self.loop_fns = {}
     self.trial = None
-    jit = jit_trial.setting(config.get('jit_compile'))
+    jit = jit_trial.setting(jit_compile)
     if jit == 'auto':
       multi_process = coordinator is not None or num_workers > 1 or isinstance(
           self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
       self.trial = jit_trial.Trial([
-          config.get('model_name'), state.global_batch,
+          state.model_name, state.global_batch,
           state.strategy.num_replicas_in_sync, list(state.input_shape),
-          str(state.model.dtype_policy.name), config.get('conv_gradients'),
+          str(state.model.dtype_policy.name), state.conv_gradients,
           bool(state.teacher)], multi_process)
     self.fixed_jit = None if jit == 'auto' else jit
 

@@ -238,13 +238,21 @@ def _train_on(config, deploy, strategy, started, data):
   coordinator = None
   if deploy.uses_ps:
     coordinator = tf.distribute.experimental.coordinator.ClusterCoordinator(strategy)
-  runner = step_lib.Runner(state, config, coordinator, deploy.num_ps_workers)
-  log_every = config.get('log_every_n_steps') or 10
   distilling = data.teacher is not None
+  runner = step_lib.Runner(
+      state, config['label_smoothing'],
+      ((config['distillation_temperature'], config['distillation_weight'])
+       if distilling else None),
+      config['jit_compile'], coordinator, deploy.num_ps_workers)
+  log_every = config['log_every_n_steps']
   writer = summaries.Writer(config['train_dir'], enabled=deploy.is_chief)
   progress = hooks_lib.Progress(log_every, distilling)
-  saver = hooks_lib.Saver(config)
-  hooks = [progress, hooks_lib.Summaries(writer, config, distilling), saver,
+  saver = hooks_lib.Saver(config['save_interval_steps'], config['save_interval_secs'])
+  hooks = [progress,
+           hooks_lib.Summaries(writer, config['save_summaries_steps'],
+                               config['save_summaries_secs'],
+                               config['summarize_histograms'], distilling),
+           saver,
            hooks_lib.StatsFile(config['train_dir'], deploy.describe(),
                               enabled=deploy.is_chief)]
   # Workers of a multi-worker run must make identical calls: no adaptation.

@@ -114,9 +114,13 @@ def test_teacher_stays_frozen_while_the_student_learns_its_outputs(tmp_path,
   batches = list(data.dataset_fn(tf.distribute.InputContext()).take(4))
   untaught = soft_target_loss(state, batches)
   writer = summaries.Writer(config['train_dir'])
-  saver = hooks.Saver(config)
-  steps = loop.Loop(step.Runner(state, config),
-                    [hooks.Summaries(writer, config, distilling=True), saver],
+  saver = hooks.Saver(config['save_interval_steps'], config['save_interval_secs'])
+  runner = step.Runner(state, distillation=(config['distillation_temperature'],
+                                            config['distillation_weight']),
+                       jit_compile=config['jit_compile'])
+  steps = loop.Loop(runner, [hooks.Summaries(writer, config['save_summaries_steps'],
+                                             config['save_summaries_secs'],
+                                             distilling=True), saver],
                     max_steps=config['max_number_of_steps'])
   assert steps.run(data.dataset_fn) == 8
   writer.close()

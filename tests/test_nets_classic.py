@@ -367,7 +367,7 @@ def test_two_training_steps(tmp_path, monkeypatch, name, size, options):
   dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(2)
   before = [v.numpy() for v in state.variables_to_train]
   record = _Record()
-  assert loop.Loop(step.Runner(state, config), [record], max_steps=2).run(
+  assert loop.Loop(step.Runner(state, jit_compile=config['jit_compile']), [record], max_steps=2).run(
       dataset) == 2
   losses = [m[step.METRICS.index('total_loss')] for m in record.metrics]
   assert len(losses) == 2 and np.all(np.isfinite(losses)), losses

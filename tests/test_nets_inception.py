@@ -318,7 +318,7 @@ def test_two_training_steps(tmp_path, name, size):
       (images, np.arange(4, dtype=np.int64) % 5)).repeat().batch(2)
   before = [v.numpy() for v in state.variables_to_train]
   metrics = _Metrics()
-  steps = loop.Loop(step.Runner(state, config), [metrics], max_steps=2,
+  steps = loop.Loop(step.Runner(state, jit_compile=config['jit_compile']), [metrics], max_steps=2,
                     steps_per_call=1)
   assert steps.run(dataset) == 2
   assert len(metrics.values) == 2

@@ -339,7 +339,7 @@ def test_two_training_steps(tmp_path, name):
   labels = np.arange(8, dtype=np.int64) % 5
   dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(2)
   before = [v.numpy() for v in state.variables_to_train]
-  runner = step.Runner(state, config)
+  runner = step.Runner(state, jit_compile=config['jit_compile'])
   metrics = dict(zip(step.METRICS, runner(runner.iterator(dataset), 2)))
   assert state.current_step() == 2
   assert all(np.isfinite(v) for v in metrics.values()), metrics

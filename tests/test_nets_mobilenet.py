@@ -509,7 +509,7 @@ def test_two_training_steps(tmp_path, name):
   dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(4)
   before = [v.numpy() for v in state.variables_to_train]
   recorder = _Recorder()
-  steps = loop.Loop(step.Runner(state, config), [recorder], max_steps=2,
+  steps = loop.Loop(step.Runner(state, jit_compile=config['jit_compile']), [recorder], max_steps=2,
                     steps_per_call=1)
   assert steps.run(dataset) == 2
   assert len(recorder.metrics) == 2

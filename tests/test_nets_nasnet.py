@@ -440,7 +440,7 @@ def _train_two_steps(tmp_path, **changes):
                         batch_size=4, learning_rate=0.01, **changes)
   state = run_state.RunState(config, tf.distribute.get_strategy(), num_classes=10,
                              input_shape=(32, 32, 3), num_samples=64)
-  runner = step.Runner(state, config)
+  runner = step.Runner(state, jit_compile=config['jit_compile'])
   before = [v.numpy() for v in state.variables_to_train]
   steps = loop.Loop(runner, max_steps=1, steps_per_call=1)
   dataset = _memory_dataset(config['batch_size'])

@@ -44,7 +44,7 @@ def make_steps(tmp_path, loop_hooks=(), **loop_args):
   config = train_config(tmp_path / 'train', '(in memory)', learning_rate=0.05)
   state = run_state.RunState(config, tf.distribute.get_strategy(), num_classes=10,
                              input_shape=(28, 28, 1), num_samples=NUM_IMAGES)
-  return config, loop.Loop(step.Runner(state, config), loop_hooks, **loop_args)
+  return config, loop.Loop(step.Runner(state, jit_compile=config['jit_compile']), loop_hooks, **loop_args)
 
 
 def test_loop_trains_on_a_dataset_it_is_given_and_saves_nothing_without_hooks(
@@ -127,7 +127,7 @@ def jit_steps(tmp_path, jit_compile, max_steps, name='train'):
                         jit_compile=jit_compile)
   state = run_state.RunState(config, tf.distribute.get_strategy(), num_classes=10,
                              input_shape=(28, 28, 1), num_samples=NUM_IMAGES)
-  runner = step.Runner(state, config)
+  runner = step.Runner(state, jit_compile=config['jit_compile'])
   return config, runner, loop.Loop(runner, max_steps=max_steps, steps_per_call=1)
 
 

@@ -279,6 +279,17 @@ def train_config(train_dir, dataset_dir, **changes):
   return config
 
 
+def eval_config(checkpoint_path, dataset_dir, eval_dir, **changes):
+  """evaluate.run's dict for a LeNet checkpoint on the tiny MNIST test split (the
+  eval flags' defaults fill the rest)."""
+  config = {'checkpoint_path': str(checkpoint_path), 'eval_dir': str(eval_dir),
+            'dataset_dir': dataset_dir, 'dataset_name': 'mnist',
+            'dataset_split_name': 'test', 'model_name': 'lenet', 'batch_size': 16,
+            'explicit_flags': []}
+  config.update(changes)
+  return config
+
+
 def _convert(dataset_name, source, dataset_dir):
   from datasets import convert  # pylint: disable=g-import-not-at-top
   convert.run(dataset_name, dataset_dir, source=source, progress=False)

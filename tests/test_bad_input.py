@@ -18,6 +18,7 @@ import sys
 import pytest
 import tensorflow as tf
 
+from conftest import eval_config
 from conftest import train_config
 from datasets import image_tree
 from slimkit import checkpoints
@@ -67,15 +68,6 @@ def _copy(src, dst):
 
 def _train_shard(dataset_dir):
   return sorted(glob.glob(os.path.join(dataset_dir, '*_train-*.tfrecord')))[0]
-
-
-def _eval_config(checkpoint_path, dataset_dir, eval_dir, **changes):
-  config = {'checkpoint_path': checkpoint_path, 'eval_dir': str(eval_dir),
-            'dataset_dir': dataset_dir, 'dataset_name': 'mnist',
-            'dataset_split_name': 'test', 'model_name': 'lenet', 'batch_size': 16,
-            'explicit_flags': []}
-  config.update(changes)
-  return config
 
 
 def _relabel(dataset_dir, split, index, label=None, encoded=None):
@@ -131,7 +123,7 @@ def test_a_label_outside_the_classes_stops_training_and_evaluation(
             '[0, 10) for 10 classes; ')
   shard = _relabel(data, 'test', 5, 99)
   line = error_line(capsys, 'eval_image_classifier.py', lambda: evaluate.run(
-      _eval_config(trained, data, tmp_path / 'eval')))
+      eval_config(trained, data, tmp_path / 'eval')))
   assert line.startswith(expect % shard), line
   shard = _relabel(data, 'train', 5, 99)
   config = train_config(str(tmp_path / 'train'), data, max_number_of_steps=4)
@@ -146,7 +138,7 @@ def test_an_image_that_does_not_decode_is_named(trained, tiny_mnist_dir, tmp_pat
   data = _copy(tiny_mnist_dir, tmp_path / 'data')
   shard = _relabel(data, 'test', 9, encoded=b'\x89PNG\r\n\x1a\n cut short')
   line = error_line(capsys, 'eval_image_classifier.py', lambda: evaluate.run(
-      _eval_config(trained, data, tmp_path / 'eval')))
+      eval_config(trained, data, tmp_path / 'eval')))
   assert re.fullmatch(r'%s: record 9 cannot be read as an image and label \(.+\); '
                       r're-run download_and_convert_data.py for this dataset'
                       % re.escape(shard), line), line
@@ -184,7 +176,7 @@ def test_damaged_checkpoint_path_is_one_line_in_eval_and_export(
     f.seek(-1, 1)
     f.write(bytes([byte[0] ^ 1]))
   line = error_line(capsys, 'eval_image_classifier.py', lambda: evaluate.run(
-      _eval_config(train_dir, tiny_mnist_dir, tmp_path / 'eval')))
+      eval_config(train_dir, tiny_mnist_dir, tmp_path / 'eval')))
   assert re.fullmatch(
       r'--checkpoint_path=%s: checkpoint %s is damaged or truncated \(.*Checksum does '
       r'not match.*\); its newest intact checkpoint is --checkpoint_path=%s' % (
@@ -208,10 +200,10 @@ def test_paths_that_cannot_work_fail_before_any_work(trained, tiny_mnist_dir, tm
       train_config(str(a_file), tiny_mnist_dir)))
   assert line == '--train_dir=%s is a file, not a directory; pass a directory path' % a_file
   line = error_line(capsys, 'eval_image_classifier.py', lambda: evaluate.run(
-      _eval_config(trained, tiny_mnist_dir, under)))
+      eval_config(trained, tiny_mnist_dir, under)))
   assert line.startswith('--eval_dir=%s: %s is a file' % (under, a_file))
   line = error_line(capsys, 'eval_image_classifier.py', lambda: evaluate.run(
-      _eval_config(trained, str(a_file), tmp_path / 'eval')))
+      eval_config(trained, str(a_file), tmp_path / 'eval')))
   assert line.startswith('--dataset_dir=%s is a file' % a_file)
   line = error_line(capsys, 'export_inference_graph.py', lambda: export.run(
       {'model_name': 'lenet', 'output_file': str(a_file), 'explicit_flags': []}))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import eval_config
 from conftest import train_config
 from common import errors
 from slimkit import checkpoints
@@ -32,12 +33,7 @@ def trained(tmp_path_factory, tiny_mnist_dir):
 
 
 def _config(train_dir, dataset_dir, eval_dir, **changes):
-  config = {'checkpoint_path': train_dir, 'eval_dir': str(eval_dir),
-            'dataset_dir': dataset_dir, 'dataset_name': 'mnist',
-            'dataset_split_name': 'test', 'model_name': 'lenet', 'batch_size': 10,
-            'explicit_flags': []}
-  config.update(changes)
-  return config
+  return eval_config(train_dir, dataset_dir, eval_dir, batch_size=10, **changes)
 
 
 def _evaluator(trained, tiny_mnist_dir, tmp_path, tta):
@@ -165,6 +161,7 @@ def test_none_is_the_evaluation_without_tta(trained, tiny_mnist_dir, tmp_path):
                       explicit_flags=['eval_image_size']))
 
 
+@pytest.mark.slow
 def test_the_script_evaluates_with_flip_and_records_it(trained, tiny_mnist_dir,
                                                        tmp_path):
   eval_dir = tmp_path / 'script_eval'

@@ -18,6 +18,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import eval_config
 from conftest import train_config
 from common import files
 from slimkit import cli
@@ -73,19 +74,12 @@ def made(tmp_path_factory, tiny_mnist_dir):
   base = tmp_path_factory.mktemp('fuzz')
   train_dir = str(base / 'train')
   train.run(train_config(train_dir, tiny_mnist_dir, max_number_of_steps=2))
-  clean = evaluate.run(_eval_config(train_dir, tiny_mnist_dir, base / 'eval'))[0]
+  clean = evaluate.run(eval_config(train_dir, tiny_mnist_dir, base / 'eval'))[0]
   saved = str(base / 'export')
   export.run({'model_name': 'lenet', 'checkpoint_path': train_dir, 'output_file': saved,
               'dataset_dir': tiny_mnist_dir, 'explicit_flags': []})
   return {'train_dir': train_dir, 'data': tiny_mnist_dir, 'clean': clean,
           'export': saved}
-
-
-def _eval_config(checkpoint_path, dataset_dir, eval_dir):
-  return {'checkpoint_path': checkpoint_path, 'eval_dir': str(eval_dir),
-          'dataset_dir': dataset_dir, 'dataset_name': 'mnist',
-          'dataset_split_name': 'test', 'model_name': 'lenet', 'batch_size': 16,
-          'explicit_flags': []}
 
 
 def _same_figures(result, clean):
@@ -108,7 +102,7 @@ def test_damaged_shards_and_checkpoints_in_evaluation(made, tmp_path, capsys):
       target = sorted(glob.glob(os.path.join(train_dir, 'ckpt-2.*')))[trial % 2]
     what = damage(target, rng)
     code, line, result = outcome(capsys, 'eval_image_classifier.py', lambda: evaluate.run(
-        _eval_config(train_dir, data, trial_dir / 'eval')))
+        eval_config(train_dir, data, trial_dir / 'eval')))
     if code:
       errors_seen += 1
       assert target in line or os.path.dirname(target) in line, (what, line)
@@ -149,6 +143,7 @@ def test_damaged_saved_model_in_classify(made, tmp_path, capsys):
       np.testing.assert_array_equal(result, clean, err_msg=what)
 
 
+@pytest.mark.slow
 def test_the_scripts_print_one_line(made, tmp_path):
   """The real scripts, once each, on a cut checkpoint and a flipped SavedModel."""
   train_dir = str(shutil.copytree(made['train_dir'], tmp_path / 'train'))

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from common import locks
+from conftest import eval_config
 from conftest import train_config
 from datasets import convert
 from datasets import dataset_factory
@@ -71,13 +72,6 @@ def trained(tmp_path_factory, tiny_mnist_dir):
   train.run(train_config(train_dir, tiny_mnist_dir, max_number_of_steps=4,
                          save_interval_steps=2))
   return train_dir
-
-
-def _eval_config(checkpoint_path, dataset_dir, eval_dir):
-  return {'checkpoint_path': checkpoint_path, 'eval_dir': str(eval_dir),
-          'dataset_dir': dataset_dir, 'dataset_name': 'mnist',
-          'dataset_split_name': 'test', 'model_name': 'lenet', 'batch_size': 16,
-          'explicit_flags': []}
 
 
 def _names(directory):
@@ -141,7 +135,7 @@ def test_a_second_training_on_a_train_dir_is_refused_until_the_first_is_gone(
                     % (train_dir, other.pid))
     assert _names(train_dir) == sorted(before + [locks.FILE])  # nothing touched
     # Readers never take the lock: evaluation reads the newest finished checkpoint.
-    [result] = evaluate.run(_eval_config(train_dir, tiny_mnist_dir, tmp_path / 'eval'))
+    [result] = evaluate.run(eval_config(train_dir, tiny_mnist_dir, tmp_path / 'eval'))
     assert result['step'] == 4
   result = train.run(config)  # the holder was killed: no stale lock
   assert result['step'] == 6 and result['checkpoint'] == os.path.join(train_dir, 'ckpt-6')
@@ -155,11 +149,11 @@ def test_readers_skip_a_checkpoint_still_being_written(trained, tiny_mnist_dir,
   os.makedirs(os.path.join(train_dir, 'ckpt-6_temp'))
   shutil.copy(os.path.join(train_dir, 'ckpt-4.index'),
               os.path.join(train_dir, 'ckpt-6.index'))
-  [result] = evaluate.run(_eval_config(train_dir, tiny_mnist_dir, tmp_path / 'eval'))
+  [result] = evaluate.run(eval_config(train_dir, tiny_mnist_dir, tmp_path / 'eval'))
   assert result['step'] == 4  # the 'checkpoint' file names only finished ones
   prefix = os.path.join(train_dir, 'ckpt-6')
   line = error_line(capsys, 'eval_image_classifier.py', lambda: evaluate.run(
-      _eval_config(prefix, tiny_mnist_dir, tmp_path / 'eval6')))
+      eval_config(prefix, tiny_mnist_dir, tmp_path / 'eval6')))
   assert line == ('--checkpoint_path=%s: checkpoint %s is still being written '
                   '(ckpt-6_temp exists; if no training runs there, its save was cut '
                   'short); pass the train dir for its newest finished checkpoint'
@@ -269,7 +263,7 @@ def test_a_full_disk_in_evaluation_and_export_writes_nothing(
   eval_dir = os.path.join(disk, 'eval')
   with open(os.path.join(disk, 'filler'), 'wb') as f:  # leaves one page or so
     f.write(b'\0' * (60 * 1024))
-  config = _eval_config(trained, tiny_mnist_dir, eval_dir)
+  config = eval_config(trained, tiny_mnist_dir, eval_dir)
   line = error_line(capsys, 'eval_image_classifier.py', lambda: evaluate.run(config))
   assert line.startswith(eval_dir + '/') and \
       ': the disk is full (No space left on device)' in line, line
@@ -327,7 +321,7 @@ def test_labels_txt_errors_name_the_file_and_line(trained, tiny_mnist_dir, tmp_p
   with open(path, 'wb') as f:
     f.write(b'0:caf\xe9\n')
   line = error_line(capsys, 'eval_image_classifier.py', lambda: evaluate.run(
-      _eval_config(trained, data, tmp_path / 'eval')))
+      eval_config(trained, data, tmp_path / 'eval')))
   assert line.startswith('%s is not UTF-8 text' % path), line
 
 
@@ -374,7 +368,7 @@ def test_run_config_errors_name_the_file(trained, tiny_mnist_dir, tmp_path, caps
     with open(path, 'w') as f:
       json.dump(record, f)
     line = error_line(capsys, 'eval_image_classifier.py', lambda: evaluate.run(
-        _eval_config(train_dir, tiny_mnist_dir, tmp_path / 'eval')))
+        eval_config(train_dir, tiny_mnist_dir, tmp_path / 'eval')))
     assert line.startswith('%s is damaged ("%s" is %s, expected ' % (
         path, key, json.dumps(value))), line
 
@@ -440,7 +434,7 @@ def test_sigterm_during_evaluation_says_no_result_was_written(
     trained, tiny_mnist_dir, tmp_path, capsys, monkeypatch):
   if threading.current_thread() is not threading.main_thread():
     pytest.skip('signal handlers run in the main thread only')
-  config = _eval_config(trained, tiny_mnist_dir, tmp_path / 'eval')
+  config = eval_config(trained, tiny_mnist_dir, tmp_path / 'eval')
   update = evaluate.Metrics.update
 
   def update_then_term(self, logits, labels):

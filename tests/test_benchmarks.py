@@ -202,12 +202,27 @@ def test_nets_table_prints_counts_beside_the_paper():
 
 def test_thesis_table_trains_and_evaluates_each_recipe(tmp_path, tiny_cifar_dir):
   out = bench('thesis_table.py', '--models=mobilenet_v1', '--steps=2',
-              '--image_size=32', '--fast_steps=2', *TINY_TRAIN,
+              '--image_size=32', '--fast_steps=2', '--beat_steps=2',
+              '--recipes=thesis,cifar_fast,beat', '--beat_eval_tta=flip', *TINY_TRAIN,
               '--dataset_dir=%s' % tiny_cifar_dir, '--work_dir=%s' % tmp_path)
   rows = read_csv(tmp_path / 'results' / 'thesis_table.csv')
   assert [(r['model'], r['recipe']) for r in rows] == [
-      ('mobilenet_v1', 'thesis'), ('mobilenet_v1_cifar', 'cifar_fast')]
-  thesis, fast = rows
+      ('mobilenet_v1', 'thesis'), ('mobilenet_v1_cifar', 'cifar_fast'),
+      ('mobilenet_v1', 'beat')]
+  thesis, fast, beat = rows
+  # The beat row: --preset=mobilenet_v1_cifar10 as it is (64x64), its thesis
+  # figures, wall time and images seen; its evaluation with the TTA asked for.
+  assert (beat['image size'], beat['steps'], beat['images seen']) == ('64', '2', '16')
+  assert (beat['thesis top-1 %'], beat['thesis time (units)']) == ('73.6', '5')
+  assert beat['wall time, train + eval'] and beat['eval TTA'] == 'flip'
+  assert thesis['eval TTA'] == 'none' and not thesis['wall time, train + eval']
+  beat_config = cli_runs.read_json(tmp_path / 'train' / 'mobilenet_v1-beat' /
+                                   'run_config.json')
+  assert (beat_config['preset'], beat_config['preprocessing_name']) == (
+      'mobilenet_v1_cifar10', 'cifar')
+  with pytest.raises(AssertionError, match='no preset custom_cnn_cifar10'):
+    bench('thesis_table.py', '--recipes=beat', '--models=custom_cnn',
+          '--dataset_dir=%s' % tiny_cifar_dir, '--work_dir=%s' % tmp_path)
   assert thesis['net file'] == fast['net file'] == 'nets/mobilenet_v1.py'
   assert (thesis['steps'], thesis['batch'], thesis['image size']) == ('2', '8', '32')
   assert (fast['steps'], fast['batch'], fast['image size']) == ('2', '8', '32')

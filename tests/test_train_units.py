@@ -174,6 +174,23 @@ def test_preset_errors_name_the_problem():
     presets.resolve({'preset': 'x'}, presets={'x': {'bogus': 1}})
 
 
+@pytest.mark.parametrize('name', sorted(presets.PRESETS))
+def test_every_preset_sets_train_flags_only(tmp_path, name):
+  config = train_config(tmp_path, '(unused)', preset=name)
+  out = presets.resolve(config)
+  assert {k: out[k] for k in presets.PRESETS[name]} == presets.PRESETS[name]
+
+
+def test_thesis_net_presets_train_the_imagenet_net_at_64_on_cifar10():
+  for net in ('inception_v1', 'resnet_v1_50', 'mobilenet_v1'):
+    preset = presets.PRESETS[net + '_cifar10']
+    assert (preset['model_name'], preset['dataset_name'], preset['train_image_size'],
+            preset['preprocessing_name']) == (net, 'cifar10', 64, 'cifar')
+    fast = {k: v for k, v in presets.PRESETS['cifar_fast'].items()
+            if k != 'max_number_of_steps'}
+    assert {k: preset[k] for k in fast} == fast
+
+
 # ------------------------------------------------------------------------------
 # Losses, moving averages, loop boundaries, config checks.
 # ------------------------------------------------------------------------------

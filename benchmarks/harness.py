@@ -171,8 +171,13 @@ def num_cores():
 
 
 def cpu_name():
-  """'<model> (<n> cores)': the device column of the tables."""
-  return '%s (%d cores)' % (cpu_model(), num_cores())
+  """'<model> (family F model M, <vector unit>, <n> cores)': the device column of
+  the tables. A model name such as 'AMD EPYC' covers Zen 3 to Zen 5: the family,
+  model and vector unit tell them apart."""
+  family, model = cpu.cpuinfo('cpu family'), cpu.cpuinfo('model')
+  where = 'family %s model %s, ' % (family, model) if family and model else ''
+  return '%s (%s%s, %d cores)' % (cpu_model(), where, cpu.vector_isa(cpu.flags()),
+                                  num_cores())
 
 
 def onednn():

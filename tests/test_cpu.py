@@ -56,6 +56,7 @@ def test_avx2_only_drops_avx512_amx_and_vnni():
   assert not cpu.tf_default_onednn(cpu.avx2_only(SAPPHIRE_RAPIDS))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('value,enabled', [('0', False), ('1', True)])
 def test_scripts_prologue_runs_before_tensorflow_and_the_setting_holds(value, enabled):
   # A fresh interpreter, as a script starts: slimkit.cli first, then TensorFlow.

@@ -202,6 +202,7 @@ def _final_line(stderr, step):
   return found[0]
 
 
+@pytest.mark.slow
 def test_two_workers_train_one_model(tmp_path, tiny_mnist_dir):
   hosts = ','.join('127.0.0.1:%d' % p for p in free_ports(2))
   train_dir = str(tmp_path / 'multi')
@@ -221,6 +222,7 @@ def test_two_workers_train_one_model(tmp_path, tiny_mnist_dir):
   assert 'done at step 4; checkpoint None' in outputs[1]
 
 
+@pytest.mark.slow
 def test_parameter_server_cluster_trains_from_the_chief(tmp_path, tiny_mnist_dir):
   chief, worker, ps = ('127.0.0.1:%d' % p for p in free_ports(3))
   cluster = {'chief': [chief], 'worker': [worker], 'ps': [ps]}

@@ -102,6 +102,7 @@ def _saved_steps(train_dir):
                 for p in state.all_model_checkpoint_paths)
 
 
+@pytest.mark.slow
 def test_continuous_eval_follows_training_and_stops_after_the_last_step(run):
   log = run['watch_out'][-2000:] + run['watch_err'][-3000:]
   assert run['watch_code'] == 0, log
@@ -117,6 +118,7 @@ def test_continuous_eval_follows_training_and_stops_after_the_last_step(run):
   assert 'final step' in run['watch_err'], log
 
 
+@pytest.mark.slow
 def test_continuous_eval_skips_evaluated_checkpoints_and_times_out(run, tmp_path):
   config = {'checkpoint_path': run['train_dir'], 'eval_dir': run['watch_dir'],
             'model_name': 'custom_cnn', 'dataset_name': _info(run['dataset_dir'])['name'],
@@ -324,6 +326,7 @@ def _error_line(result):
   return lines[-1]
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_1(run, tmp_path):
   """No checkpoint, another model, another class count, a missing split (in parallel)."""
   train_dir = run['train_dir']

@@ -178,6 +178,7 @@ def test_classify_image_prints_top_k_per_image(exported, tmp_path):
       assert float(probability) == pytest.approx(expected[i][k], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line(exported, tmp_path):
   notes = str(tmp_path / 'notes.txt')
   with open(notes, 'w') as f:

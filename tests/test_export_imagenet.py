@@ -50,6 +50,7 @@ def exported(tmp_path_factory):
   return {'train_dir': train_dir, 'output': output, 'base': base}
 
 
+@pytest.mark.slow
 def test_both_signatures_return_the_nets_logits(exported):
   loaded = tf.saved_model.load(exported['output'])
   names = [n.decode() for n in loaded.signatures['labels']()['class_names'].numpy()]

@@ -193,7 +193,8 @@ def _paper_layout_macs(model, blocks):
 
 @pytest.mark.parametrize('depth, params, macs', [
     (50, 25.6 * M, 3.8e9),     # He et al. 2015, Table 1 ("FLOPs" = mult-adds).
-    (101, 44.5 * M, 7.6e9),    # 152 (60.2 M, 11.3e9): see nets_table.py.
+    pytest.param(101, 44.5 * M, 7.6e9,  # 152 (60.2 M, 11.3e9): see nets_table.py.
+                 marks=pytest.mark.slow),
 ])
 def test_resnet_v1_counts(depth, params, macs):
   name = 'resnet_v1_%d' % depth

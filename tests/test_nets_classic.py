@@ -286,7 +286,7 @@ SLIM_UNITS = {'resnet_v2_50': (3, 4, 6, 3), 'resnet_v2_101': (3, 4, 23, 3),
               'resnet_v2_152': (3, 8, 36, 3), 'resnet_v2_200': (3, 24, 36, 3)}
 
 
-@pytest.mark.parametrize('name', sorted(SLIM_UNITS))
+@pytest.mark.parametrize('name', _slow(sorted(SLIM_UNITS), REPEATS))
 def test_resnet_v2_units_per_block_are_tf_slims(name):
   model = nets_factory.build_model(name, CLASSES[name], (64, 64, 3))
   names = slim_checkpoint.slim_names(model, model.name).values()
@@ -343,8 +343,8 @@ class _Record(object):
 # (name, image size, spec options): the smallest sizes the heads take; VGG at
 # 32x32 through fc_conv_padding='SAME' (its 'VALID' fc6 needs 224).
 TRAIN_CASES = [
-    ('resnet_v2_50', 32, {}),
-    ('alexnet_v2', 195, {}),
+    pytest.param('resnet_v2_50', 32, {}, marks=pytest.mark.slow),
+    pytest.param('alexnet_v2', 195, {}, marks=pytest.mark.slow),
     pytest.param('vgg_a', 32, {'fc_conv_padding': 'SAME'},
                  marks=pytest.mark.slow),
     pytest.param('overfeat', 231, {}, marks=pytest.mark.slow),

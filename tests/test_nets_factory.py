@@ -131,7 +131,14 @@ def test_distinct_covers_every_name():
       'resnet_v1_101/logits',)
 
 
-@pytest.mark.parametrize('name', sorted(DISTINCT))
+# The large builds (4-9 s each) run in the slow set only.
+LARGE = ('pnasnet_large', 'nasnet_cifar', 'nasnet_mobile', 'overfeat',
+         'inception_resnet_v2', 'inception_v4')
+
+
+@pytest.mark.parametrize('name', [
+    pytest.param(n, marks=pytest.mark.slow) if n in LARGE else n
+    for n in sorted(DISTINCT)])
 def test_logits_scopes_select_exactly_the_classifier(name):
   spec = nets_factory.get_spec(name)
   size = {'lenet': 28, 'cifarnet': 28, 'inception_v3': 107, 'inception_v4': 107,

@@ -102,6 +102,7 @@ def test_inception_v3_end_points_299(nets):
   assert _shapes(nets['inception_v3']) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(SIZES))
 def test_logits_equal_tf_slims_at_default_size(nets, references, name):
   prefix, images, theirs, _ = references[name]
@@ -114,6 +115,7 @@ def test_logits_equal_tf_slims_at_default_size(nets, references, name):
   assert slim_checkpoint.identify(prefix) == name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(SIZES))
 def test_counts_equal_tf_slims(nets, references, name):
   graph = references[name][3]
@@ -301,7 +303,7 @@ class _Metrics(object):
 # Sizes with a last map of 2x2 or more: batch norm over batch 2 x 1x1 pixels
 # normalizes two values per channel, whose gradients explode.
 @pytest.mark.parametrize('name, size', [
-    ('inception_v2', 64),
+    pytest.param('inception_v2', 64, marks=pytest.mark.slow),
     pytest.param('inception_v3', 107, marks=pytest.mark.slow),
 ])
 def test_two_training_steps(tmp_path, name, size):

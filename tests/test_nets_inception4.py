@@ -65,7 +65,9 @@ class Checked(object):
                                                          restored)
 
 
-@pytest.fixture(scope='module', params=NETS)
+# The references take 11-16 s to build: slow set only.
+@pytest.fixture(scope='module', params=[
+    pytest.param(n, marks=pytest.mark.slow) for n in NETS])
 def checked(request, tmp_path_factory):
   name = request.param
   prefix = str(tmp_path_factory.mktemp(name) / 'model.ckpt')

@@ -438,8 +438,8 @@ def test_v3_archive_downloads_by_name_and_reads_ema(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize('name', [
-    pytest.param('mobilenet_v2_035', marks=pytest.mark.slow),  # ~20 s each
-    'mobilenet_v3_small'])
+    pytest.param('mobilenet_v2_035', marks=pytest.mark.slow),  # 11-20 s each
+    pytest.param('mobilenet_v3_small', marks=pytest.mark.slow)])
 def test_export_saved_model_and_tflite_agree(tmp_path, name):
   """export.run from a TF-Slim checkpoint alone; classify_image's top-1 from the
   SavedModel equals the TFLite model's; hard-swish and SE need no TF ops."""
@@ -494,7 +494,8 @@ class _Recorder(object):
     pass
 
 
-@pytest.mark.parametrize('name', ['mobilenet_v2_cifar', 'mobilenet_v3_small_cifar'])
+@pytest.mark.parametrize('name', [
+    'mobilenet_v2_cifar', pytest.param('mobilenet_v3_small_cifar', marks=pytest.mark.slow)])
 def test_two_training_steps(tmp_path, name):
   config = train_config(tmp_path / 'train', '(in memory)', model_name=name,
                         batch_size=4, weight_decay=4e-5, learning_rate=0.05,

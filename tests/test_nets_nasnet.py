@@ -85,7 +85,9 @@ QUICK_PARITY = [
 ]
 
 
-@pytest.mark.parametrize('name, size, changes, fc_scope', QUICK_PARITY)
+@pytest.mark.parametrize('name, size, changes, fc_scope', [
+    p if p[0] == 'nasnet_cifar' else pytest.param(*p, marks=pytest.mark.slow)
+    for p in QUICK_PARITY])
 def test_logits_and_aux_logits_equal_tf_slims(tmp_path, name, size, changes,
                                               fc_scope):
   prefix = str(tmp_path / 'model.ckpt')
@@ -460,6 +462,7 @@ def _check_training(state, changed, metrics):
   assert state.has_aux and changed == len(state.variables_to_train)
 
 
+@pytest.mark.slow
 def test_two_training_steps_of_a_small_nasnet_cifar(tmp_path, monkeypatch):
   # Fewer cells and filters: the same code, a fraction of the tracing time.
   spec = nets_factory.get_spec('nasnet_cifar')
@@ -511,6 +514,7 @@ def _export_keeps_the_top_1(tmp_path):
   assert np.abs(lite['logits'] - expected).max() <= 1e-3 * np.abs(expected).max()
 
 
+@pytest.mark.slow
 def test_export_of_a_small_nasnet_mobile_keeps_the_top_1(tmp_path, monkeypatch):
   # Two cells (both after a reduction, the aux head on cell 0): the same
   # builder, stem, cells and heads as the full net, whose export's tracing and

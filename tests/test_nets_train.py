@@ -50,11 +50,12 @@ TRAIN_CASES = [
     ('lenet', 32, 3, 4, 6, 3e-4),
     ('cifarnet', 32, 3, 4, 6, 1e-3),
     ('custom_cnn', 32, 3, 4, 4, 1e-3),
-    ('inception_v1_cifar', 32, 3, 4, 3, 1e-3),
-    ('resnet_v1_50_cifar', 32, 3, 4, 3, 1e-3),
+    # The big builds (4-7 s each) in the slow set.
+    pytest.param('inception_v1_cifar', 32, 3, 4, 3, 1e-3, marks=pytest.mark.slow),
+    pytest.param('resnet_v1_50_cifar', 32, 3, 4, 3, 1e-3, marks=pytest.mark.slow),
     ('mobilenet_v1_cifar', 32, 3, 4, 3, 1e-3),
-    ('inception_v1', 224, 3, 2, 3, 1e-3),
-    ('resnet_v1_50', 224, 3, 2, 3, 1e-3),
+    pytest.param('inception_v1', 224, 3, 2, 3, 1e-3, marks=pytest.mark.slow),
+    pytest.param('resnet_v1_50', 224, 3, 2, 3, 1e-3, marks=pytest.mark.slow),
     ('mobilenet_v1', 224, 3, 2, 3, 1e-3),
 ]
 
@@ -166,7 +167,8 @@ def test_fused_batch_norm_matches_keras(scale):
 
 @pytest.mark.parametrize('name, decay, epsilon, scale', [
     ('inception_v1_cifar', 0.9997, 0.001, False),  # inception_v3_arg_scope
-    ('resnet_v1_50_cifar', 0.997, 1e-5, True),     # resnet_arg_scope
+    pytest.param('resnet_v1_50_cifar', 0.997, 1e-5, True,  # resnet_arg_scope
+                 marks=pytest.mark.slow),
     ('mobilenet_v1_cifar', 0.9997, 0.001, True),   # mobilenet_v1_arg_scope
 ])
 def test_batch_norm_defaults_are_slims(name, decay, epsilon, scale):

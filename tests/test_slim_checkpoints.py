@@ -244,6 +244,7 @@ def test_fine_tune_keeps_frozen_values_bit_for_bit(tmp_path, tiny_cifar_dir):
   assert not np.allclose(head, slim_head[..., :10])
 
 
+@pytest.mark.slow
 def test_bad_checkpoints_fail_in_one_line(tmp_path, tiny_cifar_dir, lenet_ckpt):
   prefix = str(tmp_path / 'cifarnet' / 'model.ckpt')
   slim_reference.save_random_checkpoint('cifarnet', prefix, 32, 10)

@@ -65,6 +65,7 @@ def test_thesis_command_line_trains_writes_events_and_resumes(tmp_path, tiny_cif
   assert max(step for step, _ in summaries.read_scalars(train_dir)['total_loss']) == 4
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, tiny_mnist_dir):
   train_dir = str(tmp_path / 'forever')
   proc = subprocess.Popen(

@@ -55,6 +55,7 @@ def stages(tmp_path_factory, tiny_cifar_dir, flowers_source):
 
 # One test: its three stages run once (a module fixture is set up again on each
 # worker that takes one of its tests).
+@pytest.mark.slow
 def test_head_then_all_layers_then_evaluation(stages):
   _frozen_body_keeps_every_value_and_the_head_is_new(stages)
   _unfrozen_stage_starts_from_the_head_run_and_trains_the_body(stages)

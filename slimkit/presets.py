@@ -65,7 +65,8 @@ PRESETS = {
 
 def _thesis_net_on_cifar10(model_name, steps):
   """A thesis net (its ImageNet architecture) trained on CIFAR-10 upscaled to 64x64
-  with cifar_fast's recipe: the thesis's top-1 within an hour of a 2-core CPU.
+  with cifar_fast's recipe, within an hour of a 2-core CPU (docs/benchmarks.md has
+  what each reached against the thesis).
 
   64x64 keeps four times the ImageNet layout's 32x32 maps (2x2 before the global
   pool, not 1x1) for a quarter of the <net>_cifar variants' cost (their output

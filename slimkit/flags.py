@@ -8,6 +8,8 @@ instant; each flag carries its help group (TF-Slim's: General, Optimization,
 Learning rate, Dataset, Fine-tuning) as `flag.help_group`.
 """
 
+import functools
+
 from absl import flags
 
 _DEFINED = []  # names of the flags defined here, in definition order
@@ -365,6 +367,13 @@ def defaults(flag_values):
 
 def eval_defaults():
   """The eval flags' defaults: what evaluate.run assumes for a key it is not given."""
+  return dict(_eval_defaults())
+
+
+@functools.lru_cache(maxsize=None)
+def _eval_defaults():
+  # Defining the flags into a FlagValues of their own: once per process, not once
+  # per evaluate.run / resolve / Evaluator call.
   return defaults(define_into(flags.FlagValues(), define_eval_flags))
 
 

@@ -7,8 +7,9 @@ published, so the scripts' download step sees it and skips the download).
 What each checks: the script's flags reach training as TF-Slim's originals set them
 (run_config.json), the frozen body keeps the checkpoint's values, the second stage
 starts from the first stage's train dir, and each evaluation, given --eval_dir equal
-to the train dir, writes to <train dir>/eval. Inception V4's and
-Inception-ResNet-v2's scripts are checked to be Inception V3's with their net.
+to the train dir, writes to <train dir>/eval. Inception V1's script is checked to
+be ResNet V1 50's with its net, Inception V4's and Inception-ResNet-v2's to be
+Inception V3's with theirs.
 
 Sizes shrunk from the originals, via the scripts' environment: the step counts;
 for the fine-tune scripts --batch_size 32 -> 2 and --train_image_size (unset, the
@@ -192,20 +193,22 @@ def _in_head(spec, path):
   return any(scopes.in_scope(path, scopes.to_keras(spec.scope, s)) for s in spec.head)
 
 
-# Inception V4's and Inception-ResNet-v2's scripts are Inception V3's with another
-# net (checked below); the nets' fine-tuning from TF-Slim checkpoints is tested in
-# test_nets_inception4.py. These three run end to end.
-RUN_END_TO_END = ('finetune_inception_v1_on_flowers.sh',
-                  'finetune_resnet_v1_50_on_flowers.sh',
+# Inception V1's script is ResNet V1 50's with another net, Inception V4's and
+# Inception-ResNet-v2's are Inception V3's (checked below); the nets' fine-tuning
+# from TF-Slim checkpoints is tested in their own test files. The two others run
+# end to end.
+RUN_END_TO_END = ('finetune_resnet_v1_50_on_flowers.sh',
                   'finetune_inception_v3_on_flowers.sh')
-AS_V3 = ('finetune_inception_v4_on_flowers.sh',
-         'finetune_inception_resnet_v2_on_flowers.sh')
+SAME_AS = {'finetune_inception_v1_on_flowers.sh': 'finetune_resnet_v1_50_on_flowers.sh',
+           'finetune_inception_v4_on_flowers.sh': 'finetune_inception_v3_on_flowers.sh',
+           'finetune_inception_resnet_v2_on_flowers.sh':
+               'finetune_inception_v3_on_flowers.sh'}
 
 
 def _with_net(command, old, new):
   old_spec, new_spec = FINETUNES[old], FINETUNES[new]
-  swaps = [(old_spec.model_name, new_spec.model_name),
-           (old_spec.scope + '/', new_spec.scope + '/')]
+  swaps = [(','.join(old_spec.head), ','.join(new_spec.head)),
+           (old_spec.model_name, new_spec.model_name)]
   out = []
   for word in command:
     for a, b in swaps:
@@ -214,16 +217,17 @@ def _with_net(command, old, new):
   return out
 
 
-@pytest.mark.parametrize('script', AS_V3)
-def test_other_inception_scripts_are_v3s_with_their_net(script):
-  v3 = 'finetune_inception_v3_on_flowers.sh'
-  expected = [_with_net(c, v3, script) for c in script_commands(v3)]
+@pytest.mark.parametrize('script', sorted(SAME_AS))
+def test_other_finetune_scripts_are_a_tested_one_with_their_net(script):
+  model = SAME_AS[script]
+  assert model in RUN_END_TO_END
+  expected = [_with_net(c, model, script) for c in script_commands(model)]
   # TF-Slim's own difference: Inception-ResNet-v2's first stage logs every 10 steps.
-  first = FINETUNES[script].log_every[0]
-  expected[1] = [w.replace('--log_every_n_steps=100', '--log_every_n_steps=%d' % first)
-                 for w in expected[1]]
+  first, ran = FINETUNES[script].log_every[0], FINETUNES[model].log_every[0]
+  expected[1] = [w.replace('--log_every_n_steps=%d' % ran,
+                           '--log_every_n_steps=%d' % first) for w in expected[1]]
   assert script_commands(script) == expected
-  assert sorted(set(RUN_END_TO_END + AS_V3)) == sorted(FINETUNES)
+  assert sorted(set(RUN_END_TO_END) | set(SAME_AS)) == sorted(FINETUNES)
 
 
 @pytest.mark.slow

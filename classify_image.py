@@ -15,6 +15,7 @@ from slimkit import cli  # first: sets up TensorFlow (C++ logging, oneDNN)
 from absl import flags  # pylint: disable=g-bad-import-order
 
 from common import errors
+from deployment import startup
 from slimkit import manifest
 
 flags.DEFINE_string('saved_model', None,
@@ -30,9 +31,8 @@ MAGIC = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'GIF87a', b'GIF89a', b'BM',
 
 
 def _tf():
-  # TensorFlow takes seconds to import: a wrong file name is reported before that.
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  return tf
+  # TensorFlow takes seconds to start: a wrong file name is reported before that.
+  return startup.start_tensorflow()
 
 
 def _looks_like_image(data):
@@ -135,4 +135,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  cli.run(main, positional=True)
+  cli.run(main, positional=True, tensorflow=False)

@@ -20,6 +20,7 @@ converts only a seeded sample of CIFAR-10's training images (--quick: 5000).
 """
 
 import os
+import shutil
 import sys
 import tempfile
 
@@ -58,7 +59,7 @@ flags.DEFINE_string('flowers_source', None, 'Flowers source to convert without '
                     '--flowers_dir (default: the shared sample).')
 flags.DEFINE_string('work_dir', None,
                     'Where to convert the datasets when a *_dir is not given '
-                    '(default: a new temporary directory, kept for reuse).')
+                    '(default: a temporary directory, removed at the end).')
 flags.DEFINE_bool('quick', False,
                   'Smoke run: %d CIFAR-10 images, batches of at most 64 (32 px) and 8 '
                   '(224 px), one short window per measurement.' % QUICK_CIFAR_IMAGES)
@@ -134,7 +135,16 @@ def main(argv):
     FLAGS.input_seconds = min(FLAGS.input_seconds, 2.0)
     FLAGS.train_steps = min(FLAGS.train_steps, 2)
     FLAGS.repeats = 1
-  work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix='input_bench_')
+  if FLAGS.work_dir:
+    return measure(FLAGS.work_dir)
+  work_dir = tempfile.mkdtemp(prefix='input_bench_')
+  try:  # only converted data goes there: the table is printed
+    return measure(work_dir)
+  finally:
+    shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def measure(work_dir):
   rows = [r for r in ROWS
           if not FLAGS.rows or '%s:%s' % (r[2], r[3]) in FLAGS.rows]
   if not rows:

@@ -20,12 +20,14 @@ small seeded LeNet-on-MNIST run, for slimkit.train.run):
 Both are learnable in a few steps: in MNIST-like images class k is a bright vertical bar
 at columns 2k+4..2k+5; in CIFAR-like images class k is a distinct flat colour, plus noise.
 """
+import atexit
 import dataclasses
 import gzip
 import io
 import logging
 import os
 import pickle
+import shutil
 import struct
 import tarfile
 import tempfile
@@ -38,8 +40,11 @@ from datasets import cifar10
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # Training measures conv gradient formulations (--conv_gradients=auto); the tests'
-# decisions go to a directory of their own, shared with their subprocesses.
-os.environ.setdefault('SLIMKIT_CACHE', tempfile.mkdtemp(prefix='conv_grad_'))
+# decisions go to a directory of their own, shared with their subprocesses and
+# xdist's workers, and removed by the process that made it.
+if 'SLIMKIT_CACHE' not in os.environ:
+  os.environ['SLIMKIT_CACHE'] = tempfile.mkdtemp(prefix='slimkit_test_cache_')
+  atexit.register(shutil.rmtree, os.environ['SLIMKIT_CACHE'], True)
 
 CIFAR_CLASSES = list(cifar10.CLASS_NAMES)
 FLOWER_CLASSES = ['daisy', 'dandelion', 'roses', 'sunflowers', 'tulips']

@@ -2,7 +2,8 @@
 
 Both variants are real training steps on the same variables: the first calls of
 a run alternate between them (each is traced once, then timed JIT_TRIAL_CALLS
-times), the faster is kept, and the choice is cached per machine, net, batch,
+times, or once when one variant is over JIT_CLEAR_FACTOR times slower), the
+faster is kept, and the choice is cached per machine, net, batch,
 precision and conv-gradient setting in the tuning cache (common/tuning.py). A run
 with fewer than JIT_TRIAL_MIN_STEPS steps left goes without XLA: it could not
 repay the compile.
@@ -18,6 +19,7 @@ from nets import conv_grad_auto
 JIT_TRIAL_MIN_STEPS = 200  # an XLA compile costs tens of seconds on a CPU
 JIT_TRIAL_CALLS = 2  # timed calls of each variant, after its tracing call
 JIT_MARGIN = 1.05  # XLA must be this much faster to be kept
+JIT_CLEAR_FACTOR = 2.0  # a variant this much slower after one timed call each loses
 
 
 def setting(value):
@@ -81,9 +83,14 @@ class Trial(object):
   def record(self, jit, seconds, num_steps):
     """Times one untraced call; decides and caches once both have enough."""
     self.timings[jit].append(seconds / num_steps)
-    if min(len(t) for t in self.timings.values()) < JIT_TRIAL_CALLS:
+    calls = min(len(t) for t in self.timings.values())
+    if not calls:
       return
     secs = {str(j): min(t) for j, t in self.timings.items()}
+    # On CPUs XLA's step is often several times slower: its every call is dear.
+    clear = max(secs.values()) > JIT_CLEAR_FACTOR * min(secs.values())
+    if calls < JIT_TRIAL_CALLS and not clear:
+      return
     self.decided = secs['True'] * JIT_MARGIN < secs['False']
     cache().update({self.key: {'jit': self.decided, 'secs_per_step': secs}})
     logging.info('--jit_compile=auto: %s (measured: %s; cached for this machine)',

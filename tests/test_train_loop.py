@@ -216,3 +216,25 @@ def test_training_feeds_drop_path_its_progress_and_the_aux_head_its_loss(
   assert values['total_loss'] == pytest.approx(
       values['cross_entropy'] + values['aux_loss'] + values['regularization_loss'],
       rel=1e-5)
+
+
+def test_jit_trial_decides_after_one_timed_call_when_one_variant_is_far_slower(
+    tmp_path, monkeypatch):
+  monkeypatch.setenv('SLIMKIT_CACHE', str(tmp_path / 'cache'))
+  far = jit_trial.Trial(['far'])
+  far.record(False, 1.0, 1)
+  assert far.decided is None  # XLA not timed yet
+  far.record(True, 2.5, 1)  # 2.5x slower: no second call of each
+  assert far.decided is False
+  assert jit_trial.cache().get(far.key)['secs_per_step'] == {'False': 1.0, 'True': 2.5}
+  near = jit_trial.Trial(['near'])
+  near.record(False, 1.0, 1)
+  near.record(True, 0.9, 1)  # close: both get JIT_TRIAL_CALLS timed calls
+  assert near.decided is None
+  near.record(False, 1.0, 1)
+  near.record(True, 0.9, 1)
+  assert near.decided is True
+  fast = jit_trial.Trial(['fast'])
+  fast.record(False, 1.0, 2)
+  fast.record(True, 0.8, 4)  # per step: 0.5 vs 0.2
+  assert fast.decided is True

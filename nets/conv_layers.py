@@ -2,7 +2,8 @@
 
 Same names, variables, configs and forward results as keras.layers.Conv2D and
 DepthwiseConv2D, so checkpoints and saved models do not change; only the
-backward pass differs when the layer is built under gradients('auto').
+backward pass differs when the layer is built under gradients('auto'). A conv's
+bias goes through tf.nn.bias_add (see _biased).
 
   with conv_layers.gradients('auto'):
     model = nets_factory.build_model(...)   # what slimkit.train does
@@ -13,6 +14,7 @@ backward pass differs when the layer is built under gradients('auto').
 import contextlib
 
 import keras
+import tensorflow as tf
 
 from common import errors
 from nets import conv_grad_auto
@@ -35,6 +37,17 @@ def gradients(mode):
     _mode.pop(0)
 
 
+def _biased(layer, outputs):
+  """outputs + bias by tf.nn.bias_add, where Keras 3 reshapes and broadcast-adds:
+  grappler fuses conv + BiasAdd (+ ReLU) into one kernel, as in TF-Slim's graphs,
+  and BiasAddGrad sums the gradient in one pass."""
+  return tf.nn.bias_add(outputs, tf.cast(layer.bias, outputs.dtype))
+
+
+def _simple_bias(layer):
+  return layer.use_bias and layer.data_format == 'channels_last' and layer.rank == 2
+
+
 def _auto(layer):
   return (layer.gradient_mode == 'auto' and layer.data_format == 'channels_last'
           and layer.rank == 2)
@@ -47,6 +60,12 @@ class Conv2D(keras.layers.Conv2D):
   def __init__(self, *args, **kwargs):
     super().__init__(*args, **kwargs)
     self.gradient_mode = _mode[0]
+
+  def call(self, inputs):
+    if not _simple_bias(self):
+      return super().call(inputs)
+    outputs = _biased(self, self.convolution_op(inputs, self.kernel))
+    return outputs if self.activation is None else self.activation(outputs)
 
   def convolution_op(self, inputs, kernel):
     if not _auto(self) or self.groups != 1:
@@ -69,7 +88,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     outputs = conv_grad_auto.conv(inputs, self.kernel, self.strides, self.padding,
                                   self.dilation_rate, depthwise=True)
     if self.use_bias:
-      outputs = outputs + self.bias
+      outputs = _biased(self, outputs)
     if self.activation is not None:
       outputs = self.activation(outputs)
     return outputs

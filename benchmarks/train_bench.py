@@ -49,8 +49,14 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from absl import app
-from absl import flags
+# TensorFlow's C++ start-up notices (cuInit on a machine without a GPU...) are
+# held back and filtered once main has probed the devices (deployment/startup.py);
+# unlike slimkit.cli this leaves oneDNN as each method's environment sets it.
+from deployment import startup  # pylint: disable=g-import-not-at-top
+startup.capture()
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
 
 from benchmarks import cli_runs
 from benchmarks import harness
@@ -336,6 +342,7 @@ def table(net, results):
 
 def main(argv):
   del argv
+  startup.start_tensorflow()
   if FLAGS.worker:
     run_worker()
     return

@@ -81,15 +81,23 @@ def release():
     sys.stderr.flush()
 
 
+_started = []  # the tensorflow module, once start_tensorflow() has run
+
+
 def start_tensorflow():
   """Imports TensorFlow and probes its devices with the start-up notices filtered.
 
-  Returns the tensorflow module; later calls only return it.
+  Returns the tensorflow module; later calls only return it (and end a capture
+  begun since, as the first call does).
   """
+  if _started:
+    release()
+    return _started[0]
   capture()
   try:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     tf.config.list_physical_devices()  # GPU probing prints here, once
   finally:
     release()
+  _started.append(tf)
   return tf

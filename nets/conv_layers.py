@@ -44,13 +44,12 @@ def _biased(layer, outputs):
   return tf.nn.bias_add(outputs, tf.cast(layer.bias, outputs.dtype))
 
 
-def _simple_bias(layer):
-  return layer.use_bias and layer.data_format == 'channels_last' and layer.rank == 2
+def _nhwc_2d(layer):
+  return layer.data_format == 'channels_last' and layer.rank == 2
 
 
 def _auto(layer):
-  return (layer.gradient_mode == 'auto' and layer.data_format == 'channels_last'
-          and layer.rank == 2)
+  return layer.gradient_mode == 'auto' and _nhwc_2d(layer)
 
 
 @keras.saving.register_keras_serializable(package='nets')
@@ -62,7 +61,7 @@ class Conv2D(keras.layers.Conv2D):
     self.gradient_mode = _mode[0]
 
   def call(self, inputs):
-    if not _simple_bias(self):
+    if not (self.use_bias and _nhwc_2d(self)):
       return super().call(inputs)
     outputs = _biased(self, self.convolution_op(inputs, self.kernel))
     return outputs if self.activation is None else self.activation(outputs)

@@ -213,25 +213,20 @@ def _as_script(commands, script):
   steps = [SLIM_STEPS.get(RAN, (1000, 500)), SLIM_STEPS.get(script, (1000, 500))]
   out = []
   for index, command in enumerate(commands):
-    swaps = [(','.join(ran.head), ','.join(spec.head)),
-             (ran.model_name, spec.model_name)]
+    flags = {}  # whole flags of RAN's command -> script's
     stage = {1: 0, 3: 1}.get(index)
     if stage is not None:
-      swaps += [('--log_every_n_steps=%d' % ran.log_every[stage],
-                 '--log_every_n_steps=%d' % spec.log_every[stage]),
-                ('--max_number_of_steps=%d' % steps[0][stage],
-                 '--max_number_of_steps=%d' % steps[1][stage]),
-                ('--learning_rate_decay_type=' + ran.decay_type,
-                 '--learning_rate_decay_type=' + spec.decay_type)]
+      flags = {'--log_every_n_steps=%d' % ran.log_every[stage]:
+                   '--log_every_n_steps=%d' % spec.log_every[stage],
+               '--max_number_of_steps=%d' % steps[0][stage]:
+                   '--max_number_of_steps=%d' % steps[1][stage],
+               '--learning_rate_decay_type=' + ran.decay_type:
+                   '--learning_rate_decay_type=' + spec.decay_type}
     if index == 3:
-      swaps.append(('--learning_rate=%g' % ran.learning_rate_all,
-                    '--learning_rate=%g' % spec.learning_rate_all))
-    words = []
-    for word in command:
-      for a, b in swaps:
-        if word == a or (a in word and not a.startswith('--')):
-          word = word.replace(a, b)
-      words.append(word)
+      flags['--learning_rate=%g' % ran.learning_rate_all] = (
+          '--learning_rate=%g' % spec.learning_rate_all)
+    words = [flags.get(w, w).replace(','.join(ran.head), ','.join(spec.head))
+             .replace(ran.model_name, spec.model_name) for w in command]
     out.append([w for w in words if w != '--learning_rate_decay_type=exponential'])
   return out
 
